@@ -1,0 +1,3 @@
+module github.com/runtimehooks/tune
+
+go 1.25.0

@@ -1,0 +1,186 @@
+// Package cgroup finds the calling process's cgroups and reads the memory and
+// CPU limits that apply to it. It is the only code in tune that knows the
+// layout of /proc and /sys.
+//
+// Handled:
+//   - cgroup v2 (unified): memory.max, memory.high and cpu.max.
+//   - cgroup v1 (legacy): memory.limit_in_bytes, hierarchical_memory_limit
+//     from memory.stat, cpu.cfs_quota_us and cpu.cfs_period_us; controllers
+//     mounted alone or together (cpu,cpuacct).
+//   - hybrid hosts (v1 controllers plus a cgroup2 mount, usually at
+//     /sys/fs/cgroup/unified): a controller's v1 hierarchy wins for that
+//     controller; v2 is used only for a controller no v1 mount carries.
+//   - containers that mount a subtree of the hierarchy (the mount's root is
+//     the container's group) with or without a cgroup namespace: the group
+//     path is resolved through the mount root; where several mounts carry the
+//     hierarchy the one with the longest matching root wins.
+//   - parent cgroups: every directory from the process's group up to the
+//     mount point is read and the tightest limit wins. On v1,
+//     hierarchical_memory_limit also brings in ancestors above the mount
+//     point, which are not visible as directories.
+//   - mountinfo octal escapes, any number of optional fields, unrelated
+//     mounts, and malformed or untranslatable lines for other controllers:
+//     they are passed over (and listed in Layout.Warnings), never fatal.
+//
+// Not handled: a group path outside the mounted subtree (a process moved
+// out of its cgroup namespace, shown as "/.." paths) is an error for that
+// controller; cpuset and cpu.weight/cpu.shares are not read (GOMAXPROCS
+// takes the affinity mask from the runtime); cgroup v1 mounted anywhere
+// other than where mountinfo says is not searched for.
+//
+// Discover parses /proc/self/cgroup and /proc/self/mountinfo once; Open
+// keeps the limit files open so that Reader.Read can re-read them at offset
+// 0 without allocating.
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Hierarchy says where one controller's limits are found.
+type Hierarchy struct {
+	Version int      // 1 or 2; 0 when the controller was not found
+	Mount   string   // the mount point, as mountinfo lists it
+	Group   string   // the process's group within the hierarchy, from /proc/self/cgroup
+	Dirs    []string // file system paths (under the root): the process's group first, then each ancestor up to the mount point
+	Err     error    // why the controller was not found, or nil
+}
+
+// Layout is the result of discovery: where the memory and CPU controllers
+// of the process are.
+type Layout struct {
+	Root     string    // the file system root everything was read under
+	Memory   Hierarchy // the memory controller
+	CPU      Hierarchy // the cpu controller
+	HasV2    bool      // a cgroup2 file system is mounted (on a hybrid host, beside v1)
+	Warnings []error   // lines of /proc/self/cgroup or mountinfo that were passed over
+}
+
+// Discover reads root/proc/self/cgroup and root/proc/self/mountinfo and
+// finds the memory and CPU hierarchies of the process. An error is returned
+// only when neither file can be read; a controller that cannot be found has
+// its Hierarchy.Err set and the other is still returned.
+func Discover(root string) (*Layout, error) {
+	if root == "" {
+		root = "/"
+	}
+	cgPath := filepath.Join(root, "proc/self/cgroup")
+	cgData, err := os.ReadFile(cgPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", cgPath, err)
+	}
+	miPath := filepath.Join(root, "proc/self/mountinfo")
+	miData, err := os.ReadFile(miPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", miPath, err)
+	}
+	entries, errs1 := ParseProcCgroup(cgData)
+	mounts, errs2 := ParseMountInfo(miData)
+	l := Resolve(root, entries, mounts)
+	l.Warnings = append(append(errs1, errs2...), l.Warnings...)
+	return l, nil
+}
+
+// Resolve finds the memory and CPU hierarchies from parsed
+// /proc/self/cgroup entries and cgroup mounts. It touches no files.
+func Resolve(root string, entries []ProcEntry, mounts []Mount) *Layout {
+	if root == "" {
+		root = "/"
+	}
+	hasV2 := slices.ContainsFunc(mounts, func(m Mount) bool { return m.V2 })
+	return &Layout{
+		Root:   root,
+		HasV2:  hasV2,
+		Memory: resolve(root, "memory", entries, mounts),
+		CPU:    resolve(root, "cpu", entries, mounts),
+	}
+}
+
+func resolve(root, controller string, entries []ProcEntry, mounts []Mount) Hierarchy {
+	var v1Err error
+	for _, e := range entries {
+		if e.ID == "0" || !slices.Contains(e.Controllers, controller) {
+			continue
+		}
+		h, err := place(root, e.Path, mounts, func(m Mount) bool {
+			return !m.V2 && slices.Contains(m.Controllers, controller)
+		})
+		if err == nil {
+			h.Version = 1
+			return h
+		}
+		v1Err = fmt.Errorf("%s (cgroup v1): %w", controller, err)
+	}
+	for _, e := range entries {
+		if e.ID != "0" || len(e.Controllers) != 0 {
+			continue
+		}
+		h, err := place(root, e.Path, mounts, func(m Mount) bool { return m.V2 })
+		if err == nil {
+			h.Version = 2
+			return h
+		}
+		if v1Err == nil {
+			v1Err = fmt.Errorf("%s (cgroup v2): %w", controller, err)
+		}
+	}
+	if v1Err == nil {
+		v1Err = fmt.Errorf("%s: no cgroup of the process has this controller", controller)
+	}
+	return Hierarchy{Err: v1Err}
+}
+
+// place finds the mount of a hierarchy that holds group path p and lists
+// the directories from p's up to the mount point.
+func place(root, p string, mounts []Mount, match func(Mount) bool) (Hierarchy, error) {
+	var best *Mount
+	seen := false
+	for i := range mounts {
+		m := &mounts[i]
+		if !match(*m) {
+			continue
+		}
+		seen = true
+		if !within(p, m.Root) {
+			continue
+		}
+		if best == nil || len(m.Root) > len(best.Root) {
+			best = m
+		}
+	}
+	if best == nil {
+		if !seen {
+			return Hierarchy{}, errors.New("not mounted (no line of mountinfo mounts it)")
+		}
+		return Hierarchy{}, fmt.Errorf("group %q is outside every mounted subtree of its hierarchy", p)
+	}
+	rel := strings.TrimPrefix(p, best.Root)
+	top := filepath.Join(root, best.Point)
+	dir := filepath.Join(top, rel)
+	h := Hierarchy{Mount: best.Point, Group: p}
+	for {
+		h.Dirs = append(h.Dirs, dir)
+		if dir == top || len(dir) <= len(top) {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	return h, nil
+}
+
+// within reports whether group path p lies in the subtree rooted at r. A
+// path with ".." elements (a group outside the process's cgroup namespace)
+// lies in no mounted subtree.
+func within(p, r string) bool {
+	if slices.Contains(strings.Split(p, "/"), "..") {
+		return false
+	}
+	p, r = path.Clean(p), path.Clean(r)
+	return r == "/" || p == r || strings.HasPrefix(p, r+"/")
+}

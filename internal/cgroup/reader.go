@@ -1,0 +1,269 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Limits is what one Read found. A limit of 0 means none was found.
+type Limits struct {
+	Memory      int64  // the tightest memory limit in bytes, or 0
+	MemorySrc   string // the file that set it (for memory.stat, with ":hierarchical_memory_limit")
+	MemoryLevel int    // 0: the process's own group; n: n levels up; -1: above the mount point (v1 hierarchical)
+	MemoryErr   error  // reading or parsing failed; Memory is then 0
+
+	CPU      float64 // the tightest CPU quota in CPUs, or 0
+	CPUSrc   string  // the file that set it
+	CPULevel int     // as MemoryLevel
+	CPUErr   error   // reading or parsing failed; CPU is then 0
+	CPULeaf  float64 // the quota of the process's own group alone (what the Go runtime sees), or 0
+
+	// Stale is set when a file that was opened could not be read any more
+	// (its group was removed, or the process was moved): run Discover again.
+	Stale bool
+}
+
+type fileKind uint8
+
+const (
+	kMemV1   fileKind = iota // memory.limit_in_bytes
+	kMemStat                 // memory.stat, hierarchical_memory_limit
+	kMemV2                   // memory.max or memory.high
+	kCPUMax                  // cpu.max
+	kCPUV1                   // cpu.cfs_quota_us, paired with cpu.cfs_period_us
+)
+
+type limitFile struct {
+	kind   fileKind
+	level  int
+	path   string
+	src    string // what Limits.*Src says
+	f      *os.File
+	period *os.File // kCPUV1: cpu.cfs_period_us
+	pPath  string
+}
+
+// Reader keeps a layout's limit files open and re-reads them. It is not
+// safe for concurrent use.
+type Reader struct {
+	mem, cpu       []limitFile
+	memErr, cpuErr error // from Open: the part cannot be read at all
+	files          []string
+	buf            [8192]byte
+	pbuf           [64]byte
+}
+
+// Open opens the limit files of every directory the layout lists. A file
+// that does not exist is no limit at that level (the root of a v2 hierarchy
+// has no memory.max); any other failure is reported by Read for its part.
+func (l *Layout) Open() *Reader {
+	r := &Reader{}
+	r.mem, r.memErr = r.open(l.Memory, true)
+	r.cpu, r.cpuErr = r.open(l.CPU, false)
+	return r
+}
+
+func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
+	if h.Err != nil {
+		return nil, h.Err
+	}
+	if len(h.Dirs) == 0 {
+		return nil, nil
+	}
+	if _, err := os.Stat(h.Dirs[0]); err != nil {
+		return nil, fmt.Errorf("the process's group directory: %w", err)
+	}
+	type spec struct {
+		kind fileKind
+		name string
+	}
+	var specs []spec
+	switch {
+	case memory && h.Version == 1:
+		specs = []spec{{kMemV1, "memory.limit_in_bytes"}}
+	case memory:
+		specs = []spec{{kMemV2, "memory.max"}, {kMemV2, "memory.high"}}
+	case h.Version == 1:
+		specs = []spec{{kCPUV1, "cpu.cfs_quota_us"}}
+	default:
+		specs = []spec{{kCPUMax, "cpu.max"}}
+	}
+	var out []limitFile
+	var errs []error
+	add := func(lf limitFile) {
+		f, err := os.Open(lf.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		if lf.kind == kCPUV1 {
+			lf.pPath = filepath.Join(filepath.Dir(lf.path), "cpu.cfs_period_us")
+			p, err := os.Open(lf.pPath)
+			if err != nil {
+				f.Close()
+				errs = append(errs, err)
+				return
+			}
+			lf.period = p
+			r.files = append(r.files, lf.path, lf.pPath)
+		} else {
+			r.files = append(r.files, lf.path)
+		}
+		lf.f = f
+		out = append(out, lf)
+	}
+	for level, dir := range h.Dirs {
+		for _, s := range specs {
+			p := filepath.Join(dir, s.name)
+			add(limitFile{kind: s.kind, level: level, path: p, src: p})
+		}
+	}
+	if memory && h.Version == 1 {
+		p := filepath.Join(h.Dirs[0], "memory.stat")
+		add(limitFile{kind: kMemStat, level: -1, path: p, src: p + ":hierarchical_memory_limit"})
+	}
+	return out, errors.Join(errs...)
+}
+
+// Files lists the files the reader has open, in the order they are read.
+func (r *Reader) Files() []string { return r.files }
+
+// Close closes every file the reader holds.
+func (r *Reader) Close() {
+	for _, set := range [][]limitFile{r.mem, r.cpu} {
+		for _, lf := range set {
+			lf.f.Close()
+			if lf.period != nil {
+				lf.period.Close()
+			}
+		}
+	}
+	r.mem, r.cpu = nil, nil
+}
+
+// Read re-reads every open file and returns the tightest limits. It does
+// not allocate unless something fails.
+func (r *Reader) Read() Limits {
+	var l Limits
+	l.MemoryErr = r.memErr
+	if l.MemoryErr == nil {
+		for i := range r.mem {
+			lf := &r.mem[i]
+			v, ok, err := r.readMem(lf)
+			if err != nil {
+				l.MemoryErr, l.Memory, l.MemorySrc = err, 0, ""
+				l.Stale = l.Stale || isIOErr(err)
+				break
+			}
+			if !ok {
+				continue
+			}
+			if v == 0 {
+				l.MemoryErr, l.Memory, l.MemorySrc = fmt.Errorf("%s: a limit of 0 is not applied", lf.src), 0, ""
+				break
+			}
+			// Strictly less: on a tie the nearest group (read first) is named.
+			if l.Memory == 0 || v < l.Memory {
+				l.Memory, l.MemorySrc, l.MemoryLevel = v, lf.src, lf.level
+			}
+		}
+	}
+	l.CPUErr = r.cpuErr
+	if l.CPUErr == nil {
+		for i := range r.cpu {
+			lf := &r.cpu[i]
+			v, ok, err := r.readCPU(lf)
+			if err != nil {
+				l.CPUErr, l.CPU, l.CPUSrc = err, 0, ""
+				l.Stale = l.Stale || isIOErr(err)
+				break
+			}
+			if !ok {
+				continue
+			}
+			if v == 0 {
+				l.CPUErr, l.CPU, l.CPUSrc = fmt.Errorf("%s: a quota of 0 is not applied", lf.src), 0, ""
+				break
+			}
+			if lf.level == 0 {
+				l.CPULeaf = v
+			}
+			if l.CPU == 0 || v < l.CPU {
+				l.CPU, l.CPUSrc, l.CPULevel = v, lf.src, lf.level
+			}
+		}
+	}
+	return l
+}
+
+// ioError marks a failure to read a file that was open, as opposed to a
+// file whose content does not parse.
+type ioError struct{ err error }
+
+func (e *ioError) Error() string { return e.err.Error() }
+func (e *ioError) Unwrap() error { return e.err }
+
+func isIOErr(err error) bool {
+	var e *ioError
+	return errors.As(err, &e)
+}
+
+func readAt(f *os.File, buf []byte, path string) ([]byte, error) {
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return nil, &ioError{fmt.Errorf("reading %s: %w", path, err)}
+	}
+	return buf[:n], nil
+}
+
+func (r *Reader) readMem(lf *limitFile) (int64, bool, error) {
+	b, err := readAt(lf.f, r.buf[:], lf.path)
+	if err != nil {
+		return 0, false, err
+	}
+	if lf.kind == kMemStat {
+		v, ok, found, err := ParseMemoryStat(b, "hierarchical_memory_limit")
+		if err != nil {
+			return 0, false, fmt.Errorf("%s: %w", lf.src, err)
+		}
+		if !found {
+			return 0, false, nil
+		}
+		return v, ok, nil
+	}
+	v, ok, err := ParseMemoryValue(b)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w", lf.path, err)
+	}
+	return v, ok, nil
+}
+
+func (r *Reader) readCPU(lf *limitFile) (float64, bool, error) {
+	b, err := readAt(lf.f, r.buf[:], lf.path)
+	if err != nil {
+		return 0, false, err
+	}
+	if lf.kind == kCPUMax {
+		v, ok, err := ParseCPUMax(b)
+		if err != nil {
+			return 0, false, fmt.Errorf("%s: %q: %w", lf.path, clip(string(b)), err)
+		}
+		return v, ok, nil
+	}
+	p, err := readAt(lf.period, r.pbuf[:], lf.pPath)
+	if err != nil {
+		return 0, false, err
+	}
+	v, ok, err := ParseCPUV1(b, p)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w", filepath.Dir(lf.path), err)
+	}
+	return v, ok, nil
+}

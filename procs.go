@@ -1,0 +1,116 @@
+package tune
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/runtimehooks/tune/internal/cgroup"
+)
+
+// ProcsPolicy says how tune sets GOMAXPROCS.
+type ProcsPolicy string
+
+const (
+	// ProcsAuto uses the Go runtime's own rule, min(CPUs allowed, max(⌈quota⌉, 2)),
+	// over the tightest quota including parent cgroups. Where the runtime
+	// already arrives at the same number it is left in charge (so it keeps
+	// following quota changes); where an ancestor's quota is tighter than
+	// the one the runtime sees, tune sets GOMAXPROCS.
+	ProcsAuto ProcsPolicy = "auto"
+	// ProcsFloor sets GOMAXPROCS to ⌊quota⌋, at least 1 and at most the CPUs
+	// allowed, as go.uber.org/automaxprocs does.
+	ProcsFloor ProcsPolicy = "floor"
+	// ProcsOff never touches GOMAXPROCS.
+	ProcsOff ProcsPolicy = "off"
+)
+
+// CPUReport says what tune found and decided about GOMAXPROCS.
+type CPUReport struct {
+	// Quota is the effective CPU quota in CPUs (0 when there is none),
+	// Source the file it came from and Level as in MemoryReport.
+	Quota  float64 `json:"quota_cores"`
+	Source string  `json:"source,omitempty"`
+	Level  int     `json:"level"`
+	// Policy is the policy in force.
+	Policy ProcsPolicy `json:"policy"`
+	// NumCPU is the number of CPUs the process may run on; RuntimeDefault
+	// the GOMAXPROCS the Go runtime picks by itself.
+	NumCPU         int `json:"num_cpu"`
+	RuntimeDefault int `json:"runtime_default"`
+	// Before and GOMAXPROCS are GOMAXPROCS before and after (for Detect:
+	// what Init would leave in effect).
+	Before     int `json:"gomaxprocs_before"`
+	GOMAXPROCS int `json:"gomaxprocs"`
+	// Action is "set" when tune sets GOMAXPROCS, "runtime" when it leaves
+	// (or hands back) the choice to the Go runtime, "unchanged" otherwise.
+	Action string `json:"action"`
+	Reason string `json:"reason"`
+}
+
+// procsState is what decideProcs needs to know about the runtime.
+type procsState struct {
+	current        int    // runtime.GOMAXPROCS(0)
+	numCPU         int    // runtime.NumCPU()
+	runtimeDefault int    // what the runtime would choose by itself
+	env            string // the GOMAXPROCS environment variable
+}
+
+// runtimeRule is the Go runtime's (1.25+) default for a CPU quota:
+// min(numCPU, max(⌈quota⌉, 2)); no quota gives numCPU.
+func runtimeRule(quota float64, numCPU int) int {
+	if quota <= 0 {
+		return numCPU
+	}
+	n := max(int(math.Ceil(quota)), 2)
+	return min(n, numCPU)
+}
+
+// decideProcs is the GOMAXPROCS policy. It is a pure function.
+func decideProcs(lim cgroup.Limits, c config, s procsState) CPUReport {
+	r := CPUReport{
+		Quota: lim.CPU, Source: lim.CPUSrc, Level: lim.CPULevel, Policy: c.procs,
+		NumCPU: s.numCPU, RuntimeDefault: s.runtimeDefault,
+		Before: s.current, GOMAXPROCS: s.current, Action: "unchanged",
+	}
+	if n, err := strconv.Atoi(s.env); err == nil && n > 0 {
+		r.Reason = fmt.Sprintf("GOMAXPROCS=%s is set in the environment: the operator decides", s.env)
+		return r
+	}
+	switch {
+	case c.procs == ProcsOff:
+		r.Reason = "GOMAXPROCS policy is off"
+		return r
+	case lim.CPUErr != nil:
+		r.Reason = "the CPU quota could not be read: left as it is"
+		return r
+	}
+	var want int
+	switch c.procs {
+	case ProcsFloor:
+		if lim.CPU == 0 {
+			r.Reason = "no CPU quota found: left as it is"
+			return r
+		}
+		want = min(max(int(math.Floor(lim.CPU)), 1), s.numCPU)
+		r.Reason = fmt.Sprintf("floor of %s quota %.4g from %s", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
+	default:
+		want = runtimeRule(lim.CPU, s.numCPU)
+		if want == s.runtimeDefault {
+			r.Action, r.GOMAXPROCS = "runtime", want
+			if lim.CPU == 0 {
+				r.Reason = "no CPU quota found: the Go runtime's default stands"
+			} else {
+				r.Reason = fmt.Sprintf("the Go runtime's default already follows %s quota %.4g from %s", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
+			}
+			return r
+		}
+		if lim.CPU == 0 {
+			r.Reason = fmt.Sprintf("no CPU quota found: %d CPUs, where the runtime chose %d", s.numCPU, s.runtimeDefault)
+		} else {
+			r.Reason = fmt.Sprintf("%s quota %.4g from %s is tighter than the one the runtime sees", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
+		}
+	}
+	r.Action, r.GOMAXPROCS = "set", want
+	return r
+}

@@ -1,0 +1,149 @@
+package tune
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/runtimehooks/tune/internal/cgroup"
+)
+
+// Report says what tune found, what it decided and why. Its JSON form is
+// what `tune -json` prints.
+type Report struct {
+	Cgroup CgroupReport `json:"cgroup"`
+	Memory MemoryReport `json:"memory"`
+	CPU    CPUReport    `json:"cpu"`
+	// Applied is true when the decisions were carried out (Init), false
+	// for Detect and under GOTUNE=off.
+	Applied bool `json:"applied"`
+	// Errors lists every problem met, each naming its file, variable or
+	// value; empty when there were none.
+	Errors []string `json:"errors"`
+
+	errs        []error
+	discoverErr error
+}
+
+// CgroupReport describes the cgroups that were found.
+type CgroupReport struct {
+	// Version is 2 when both controllers were found on cgroup v2, 1 when
+	// either is on v1, 0 when none was found.
+	Version int `json:"version"`
+	// Mode is "v1", "v2", "hybrid" (v1 controllers beside a cgroup2
+	// mount) or "none".
+	Mode string `json:"mode"`
+	// MemoryGroup and CPUGroup are the directories of the process's own
+	// groups; Files lists every limit file read.
+	MemoryGroup string   `json:"memory_group,omitempty"`
+	CPUGroup    string   `json:"cpu_group,omitempty"`
+	Files       []string `json:"files"`
+	Note        string   `json:"note,omitempty"`
+}
+
+func cgroupReport(l *cgroup.Layout, rd *cgroup.Reader) CgroupReport {
+	c := CgroupReport{Mode: "none", Files: append([]string(nil), rd.Files()...)}
+	if len(l.Memory.Dirs) > 0 {
+		c.MemoryGroup = l.Memory.Dirs[0]
+	}
+	if len(l.CPU.Dirs) > 0 {
+		c.CPUGroup = l.CPU.Dirs[0]
+	}
+	m, p := l.Memory.Version, l.CPU.Version
+	switch {
+	case m == 1 || p == 1:
+		c.Version, c.Mode = 1, "v1"
+		if l.HasV2 {
+			c.Mode = "hybrid"
+		}
+	case m == 2 || p == 2:
+		c.Version, c.Mode = 2, "v2"
+	}
+	return c
+}
+
+func (r *Report) setErrors(errs ...error) {
+	r.errs, r.Errors = nil, []string{}
+	for _, e := range errs {
+		if e != nil {
+			r.errs = append(r.errs, e)
+			r.Errors = append(r.Errors, e.Error())
+		}
+	}
+}
+
+// String is the one line Init logs at start: what was found, what was
+// decided, and why.
+func (r Report) String() string {
+	var b strings.Builder
+	b.WriteString("tune: cgroup ")
+	if r.Cgroup.Mode == "none" || r.Cgroup.Mode == "" {
+		b.WriteString("none")
+	} else {
+		b.WriteString(r.Cgroup.Mode)
+	}
+	fmt.Fprintf(&b, "; memory limit %s", bytesOrNone(r.Memory.Limit))
+	fmt.Fprintf(&b, ", GOMEMLIMIT %s → %s (%s: %s)", bytesOrNone(r.Memory.Before), bytesOrNone(r.Memory.GOMEMLIMIT), r.Memory.Action, r.Memory.Reason)
+	if r.CPU.Quota > 0 {
+		fmt.Fprintf(&b, "; CPU quota %.4g", r.CPU.Quota)
+	} else {
+		b.WriteString("; CPU quota none")
+	}
+	fmt.Fprintf(&b, ", GOMAXPROCS %d → %d (%s: %s)", r.CPU.Before, r.CPU.GOMAXPROCS, r.CPU.Action, r.CPU.Reason)
+	if !r.Applied {
+		b.WriteString("; not applied")
+	}
+	if n := len(r.Errors); n > 0 {
+		fmt.Fprintf(&b, "; %d error(s)", n)
+	}
+	return b.String()
+}
+
+// bytesOrNone formats a byte count for people: "none" for 0 and for the
+// runtime's "no limit".
+func bytesOrNone(n int64) string {
+	if n <= 0 || n == math.MaxInt64 {
+		return "none"
+	}
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.4g%ciB", v, "KMGTP"[i])
+}
+
+// nullIf returns nil (JSON null) when v is a "none" value.
+func nullIf[T comparable](v T, none ...T) *T {
+	for _, n := range none {
+		if v == n {
+			return nil
+		}
+	}
+	return &v
+}
+
+// MarshalJSON writes the limit and GOMEMLIMIT as null when there is none.
+func (m MemoryReport) MarshalJSON() ([]byte, error) {
+	type plain MemoryReport
+	return json.Marshal(struct {
+		plain
+		Limit      *int64 `json:"limit_bytes"`
+		Before     *int64 `json:"gomemlimit_before_bytes"`
+		GOMEMLIMIT *int64 `json:"gomemlimit_bytes"`
+	}{plain(m), nullIf(m.Limit, 0), nullIf(m.Before, math.MaxInt64), nullIf(m.GOMEMLIMIT, math.MaxInt64)})
+}
+
+// MarshalJSON writes the quota as null when there is none.
+func (c CPUReport) MarshalJSON() ([]byte, error) {
+	type plain CPUReport
+	return json.Marshal(struct {
+		plain
+		Quota *float64 `json:"quota_cores"`
+	}{plain(c), nullIf(c.Quota, 0)})
+}
