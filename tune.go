@@ -44,6 +44,9 @@ type Options struct {
 	// RefreshInterval is how often Init's background loop re-reads the
 	// limits. 0 means 1s; a negative value disables the loop.
 	RefreshInterval time.Duration
+	// OnPressure, if set, is called on every change of the memory
+	// pressure level, never concurrently with itself.
+	OnPressure func(PressureEvent)
 	// CrashFile is where fatal crash output is written. "" means
 	// <os.TempDir()>/<executable name>.crash; "off" disables it.
 	CrashFile string
