@@ -95,21 +95,18 @@ func decideProcs(lim cgroup.Limits, c config, s procsState) CPUReport {
 		want = min(max(int(math.Floor(lim.CPU)), 1), s.numCPU)
 		r.Reason = fmt.Sprintf("floor of %s quota %.4g from %s", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
 	default:
+		if lim.CPU == 0 {
+			r.Action, r.GOMAXPROCS = "runtime", s.runtimeDefault
+			r.Reason = "no CPU quota found: the Go runtime's default stands"
+			return r
+		}
 		want = runtimeRule(lim.CPU, s.numCPU)
 		if want == s.runtimeDefault {
 			r.Action, r.GOMAXPROCS = "runtime", want
-			if lim.CPU == 0 {
-				r.Reason = "no CPU quota found: the Go runtime's default stands"
-			} else {
-				r.Reason = fmt.Sprintf("the Go runtime's default already follows %s quota %.4g from %s", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
-			}
+			r.Reason = fmt.Sprintf("the Go runtime's default already follows %s quota %.4g from %s", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
 			return r
 		}
-		if lim.CPU == 0 {
-			r.Reason = fmt.Sprintf("no CPU quota found: %d CPUs, where the runtime chose %d", s.numCPU, s.runtimeDefault)
-		} else {
-			r.Reason = fmt.Sprintf("%s quota %.4g from %s is tighter than the one the runtime sees", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
-		}
+		r.Reason = fmt.Sprintf("%s quota %.4g from %s is tighter than the one the runtime sees", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
 	}
 	r.Action, r.GOMAXPROCS = "set", want
 	return r
