@@ -2,7 +2,6 @@ package tune
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/runtimehooks/tune/internal/cgroup"
 )
@@ -75,6 +74,3 @@ func levelName(level int) string {
 		return fmt.Sprintf("ancestor's (%d levels up)", level)
 	}
 }
-
-// unlimited is how the runtime spells "no soft memory limit".
-const unlimited = math.MaxInt64
