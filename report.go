@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 
 	"github.com/runtimehooks/tune/internal/cgroup"
@@ -43,7 +44,8 @@ type CgroupReport struct {
 }
 
 func cgroupReport(l *cgroup.Layout, rd *cgroup.Reader) CgroupReport {
-	c := CgroupReport{Mode: "none", Files: append([]string(nil), rd.Files()...)}
+	files := []string{filepath.Join(l.Root, "proc/self/cgroup"), filepath.Join(l.Root, "proc/self/mountinfo")}
+	c := CgroupReport{Mode: "none", Files: append(files, rd.Files()...)}
 	if len(l.Memory.Dirs) > 0 {
 		c.MemoryGroup = l.Memory.Dirs[0]
 	}
