@@ -84,9 +84,10 @@ var readBuild = sync.OnceValues(func() (buildVersion, []dependency) {
 		d := dependency{Path: m.Path, Version: m.Version}
 		if r := m.Replace; r != nil {
 			d.ReplacePath, d.ReplaceVersion = r.Path, r.Version
-			if r.Version == "" {
-				// A directory on the build machine: its path is nobody's business.
-				d.ReplacePath = "(local directory)"
+			if r.Sum == "" {
+				// A directory on the build machine (only modules carry a
+				// checksum): its path is nobody's business.
+				d.ReplacePath, d.ReplaceVersion = "(local directory)", ""
 			}
 		}
 		deps = append(deps, d)
