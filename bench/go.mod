@@ -1,0 +1,23 @@
+module github.com/runtimehooks/tune/bench
+
+go 1.25.0
+
+replace github.com/runtimehooks/tune => ../
+
+require (
+	github.com/KimMachineGun/automemlimit v1.0.1
+	github.com/prometheus/client_golang v1.24.1
+	github.com/runtimehooks/tune v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/pbnjay/memory v0.0.0-20210728143218-7b4eea64cf58 // indirect
+	github.com/prometheus/client_model v0.6.2 // indirect
+	github.com/prometheus/common v0.70.1 // indirect
+	github.com/prometheus/procfs v0.21.1 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+	google.golang.org/protobuf v1.36.11 // indirect
+)
