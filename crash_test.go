@@ -1,0 +1,442 @@
+package tune_test
+
+// Crash output tests. The crashes are real: internal/testprog/crasher is
+// built and run as a child process that calls Init with a crash file in
+// the test's temporary directory and then panics, breaks a map, exits or
+// waits for SIGQUIT. The rest (permissions, symbolic links, rotation, two
+// Inits) runs Init in this process and switches the crash output off again
+// at the end.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runtimehooks/tune"
+)
+
+// crasherRun is what one run of the crasher showed.
+type crasherRun struct {
+	pid    int
+	code   int
+	stderr string
+	prev   struct {
+		Found bool
+		Crash tune.Crash
+	}
+}
+
+// startCrasher starts the crasher; its stdout is read by the caller.
+func startCrasher(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(build(t, "./internal/testprog/crasher"), args...)
+	// "GOTUNE_CRASH_FILE=" (blank) undoes cleanEnv's "off".
+	cmd.Env = append(append(cleanEnv(), "GOTUNE_CRASH_FILE="), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() {
+		r.Close()
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd, &stderr, bufio.NewReader(r)
+}
+
+// runCrasher runs the crasher to its end. In sigquit mode it sends SIGQUIT
+// once the child says it is ready.
+func runCrasher(t *testing.T, env []string, args ...string) crasherRun {
+	t.Helper()
+	cmd, stderr, stdout := startCrasher(t, env, args...)
+	var run crasherRun
+	run.pid = cmd.Process.Pid
+	if line, err := stdout.ReadBytes('\n'); err != nil || json.Unmarshal(line, &run.prev) != nil {
+		cmd.Wait()
+		t.Fatalf("crasher %v: no PreviousCrash line (%v): %q\nstderr:\n%s", args, err, line, stderr)
+	}
+	if args[0] == "sigquit" {
+		if line, err := stdout.ReadString('\n'); line != "ready\n" {
+			t.Fatalf("crasher sigquit: want \"ready\", got %q (%v)", line, err)
+		}
+		if err := cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := cmd.Wait()
+	run.stderr = stderr.String()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("crasher %v: %v", args, err)
+	}
+	run.code = cmd.ProcessState.ExitCode()
+	return run
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func checkHeader(t *testing.T, text string, pid int) {
+	t.Helper()
+	first, _, _ := strings.Cut(text, "\n")
+	for _, want := range []string{"tune crash file: ", fmt.Sprintf(" pid=%d ", pid), ` exe="`, "crasher", " start=20", " version=", " revision=", " go=go1."} {
+		if !strings.Contains(first, want) {
+			t.Errorf("header %q lacks %q", first, want)
+		}
+	}
+}
+
+func noFile(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists (err %v), want no such file", path, err)
+	}
+}
+
+// TestCrashReal crashes the crasher for real, each way, and then starts it
+// again: the second start must rotate the report, log it once at Error
+// level and return it from PreviousCrash; a third start finds nothing.
+func TestCrashReal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		mode    string
+		env     []string
+		code    int      // the crashing run's exit status
+		want    []string // in the crash file, after the header
+		message string   // the start of Crash.Message
+	}{
+		{mode: "panic", code: 2, message: "panic: crasher: boom",
+			want: []string{"\npanic: crasher: boom\n", "\ngoroutine 1 [running]:\n", "main.main()\n", "crasher/main.go:"}},
+		{mode: "panic", env: []string{"GOTUNE=off"}, code: 2, message: "panic: crasher: boom",
+			want: []string{"\npanic: crasher: boom\n", "\ngoroutine 1 [running]:\n"}},
+		{mode: "mapwrites", code: 2, message: "fatal error",
+			want: []string{"\ngoroutine ", " [running]:\n", "maps.fatal(", "main.main.func"}},
+		{mode: "sigquit", code: 2, message: "SIGQUIT: quit",
+			want: []string{"\nSIGQUIT: quit\n", "\ngoroutine 1 gp=", "main.main()"}},
+	}
+	for _, tt := range tests {
+		name := tt.mode + strings.Join(tt.env, ",")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(t.TempDir(), "app.crash")
+			run := runCrasher(t, tt.env, tt.mode, file)
+			if run.code != tt.code {
+				t.Fatalf("exit status %d, want %d; stderr:\n%s", run.code, tt.code, run.stderr)
+			}
+			if run.prev.Found {
+				t.Errorf("the first run found a previous crash: %+v", run.prev.Crash)
+			}
+			report := readFile(t, file)
+			checkHeader(t, report, run.pid)
+			for _, w := range tt.want {
+				if !strings.Contains(report, w) {
+					t.Errorf("crash file lacks %q:\n%.2000s", w, report)
+				}
+			}
+
+			again := runCrasher(t, nil, "exit", file)
+			if again.code != 0 {
+				t.Fatalf("second start: exit status %d; stderr:\n%s", again.code, again.stderr)
+			}
+			c := again.prev.Crash
+			if !again.prev.Found || c.Path != file+".1" || c.Text != report ||
+				!strings.HasPrefix(c.Message, tt.message) || time.Since(c.Time) > time.Hour {
+				t.Errorf("PreviousCrash = %v %+v, want the report from %s.1 with message %q", again.prev.Found, c, file, tt.message)
+			}
+			if got := readFile(t, file+".1"); got != report {
+				t.Errorf("%s.1 is not the crash report:\n%.500s", file, got)
+			}
+			logged := fmt.Sprintf(`"level":"ERROR","msg":"tune: the previous run crashed","message":%q,"file":%q`, c.Message, file+".1")
+			if n := strings.Count(again.stderr, `"level":"ERROR"`); n != 1 || !strings.Contains(again.stderr, logged) {
+				t.Errorf("want one Error line %s, got:\n%s", logged, again.stderr)
+			}
+			fresh := readFile(t, file)
+			checkHeader(t, fresh, again.pid)
+			if strings.Count(fresh, "\n") != 1 {
+				t.Errorf("the new crash file holds more than its header:\n%s", fresh)
+			}
+
+			third := runCrasher(t, nil, "exit", file)
+			if third.prev.Found || strings.Contains(third.stderr, "ERROR") {
+				t.Errorf("a normal exit was reported as a crash: %+v\n%s", third.prev, third.stderr)
+			}
+			noFile(t, file+".2")
+		})
+	}
+}
+
+// TestCrashNormalExit: a run that exits normally leaves only the header,
+// which the next start does not report.
+func TestCrashNormalExit(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "app.crash")
+	for i := range 2 {
+		run := runCrasher(t, nil, "exit", file)
+		if run.code != 0 || run.prev.Found || strings.Contains(run.stderr, "ERROR") {
+			t.Errorf("run %d: status %d, previous crash %+v, stderr:\n%s", i, run.code, run.prev, run.stderr)
+		}
+		text := readFile(t, file)
+		checkHeader(t, text, run.pid)
+		if strings.Count(text, "\n") != 1 {
+			t.Errorf("run %d: the file holds more than the header:\n%s", i, text)
+		}
+	}
+	noFile(t, file+".1")
+}
+
+// TestCrashInitMoves: a second Init with another path moves the crash
+// output there and removes the first file, which held only its header.
+func TestCrashInitMoves(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first.crash"), filepath.Join(dir, "second.crash")
+	run := runCrasher(t, nil, "move", first, second)
+	if run.code != 2 {
+		t.Fatalf("exit status %d, want 2; stderr:\n%s", run.code, run.stderr)
+	}
+	noFile(t, first)
+	text := readFile(t, second)
+	checkHeader(t, text, run.pid)
+	if !strings.Contains(text, "\npanic: crasher: boom after move\n") {
+		t.Errorf("the panic did not reach the new file:\n%.1000s", text)
+	}
+}
+
+// TestCrashSecondProcess: while one process holds the crash file, a second
+// one of the same program writes to <file>.pid<N> and leaves the first's
+// file alone.
+func TestCrashSecondProcess(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "app.crash")
+	holder, _, out := startCrasher(t, nil, "sigquit", file)
+	if _, err := out.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := out.ReadString('\n'); line != "ready\n" {
+		t.Fatalf("want \"ready\", got %q (%v)", line, err)
+	}
+	held := readFile(t, file)
+
+	run := runCrasher(t, nil, "panic", file)
+	own := fmt.Sprintf("%s.pid%d", file, run.pid)
+	if run.code != 2 {
+		t.Fatalf("exit status %d; stderr:\n%s", run.code, run.stderr)
+	}
+	if !strings.Contains(run.stderr, fmt.Sprintf(`"using":%q`, own)) {
+		t.Errorf("no Info line naming %s:\n%s", own, run.stderr)
+	}
+	text := readFile(t, own)
+	checkHeader(t, text, run.pid)
+	if !strings.Contains(text, "\npanic: crasher: boom\n") {
+		t.Errorf("%s lacks the panic:\n%.1000s", own, text)
+	}
+	if got := readFile(t, file); got != held {
+		t.Errorf("the second process changed the first's file:\n%s", got)
+	}
+	holder.Process.Kill()
+	holder.Wait()
+}
+
+// initCrash calls Init in this process with the crash file given and a
+// logger into log; the crash output is switched off when the test ends.
+func initCrash(t *testing.T, file string, log *bytes.Buffer) (tune.Report, error) {
+	t.Helper()
+	restoreRuntime(t)
+	t.Cleanup(func() {
+		tune.Init(tune.Options{CrashFile: "off", RefreshInterval: -1, Logger: quietLogger(new(bytes.Buffer))})
+	})
+	return tune.Init(tune.Options{CrashFile: file, RefreshInterval: -1, Logger: quietLogger(log)})
+}
+
+func TestCrashFileModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes on Windows")
+	}
+	base := t.TempDir()
+	file := filepath.Join(base, "made", "by", "tune", "app.crash")
+	var log bytes.Buffer
+	if _, err := initCrash(t, file, &log); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{
+		{file, 0o600},
+		{filepath.Join(base, "made"), os.ModeDir | 0o700},
+		{filepath.Join(base, "made", "by"), os.ModeDir | 0o700},
+		{filepath.Join(base, "made", "by", "tune"), os.ModeDir | 0o700},
+	} {
+		fi, err := os.Stat(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != c.mode {
+			t.Errorf("%s: mode %v, want %v", c.path, fi.Mode(), c.mode)
+		}
+	}
+
+	// A file left with a wider mode is narrowed to 0600.
+	other := filepath.Join(base, "wide.crash")
+	if err := os.WriteFile(other, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(other, 0o644)
+	if _, err := initCrash(t, other, &log); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(other); fi.Mode() != 0o600 {
+		t.Errorf("%s: mode %v, want 0600", other, fi.Mode())
+	}
+}
+
+// TestCrashRefused: paths tune must not or cannot write are errors from
+// Init that name the path, and everything else Init does still applies.
+func TestCrashRefused(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the cases are Linux paths")
+	}
+	dir := t.TempDir()
+	target := filepath.Join(dir, "precious")
+	if err := os.WriteFile(target, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	os.Chtimes(target, old, old)
+	link := filepath.Join(dir, "link.crash")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	regular := filepath.Join(dir, "regular")
+	os.WriteFile(regular, nil, 0o600)
+	foreign := filepath.Join(dir, "foreign.crash")
+	os.WriteFile(foreign, nil, 0o600)
+	if os.Geteuid() == 0 {
+		os.Chown(foreign, 65534, 65534)
+	}
+
+	tests := []struct {
+		name, path, want string
+	}{
+		{"symlink", link, "is a symbolic link"},
+		{"under a regular file", filepath.Join(regular, "app.crash"), "not a directory"},
+		{"in /proc", "/proc/self/app.crash", "/proc/self/app.crash"},
+		{"directory", dir, "not a regular file"},
+	}
+	if os.Geteuid() == 0 {
+		tests = append(tests, struct{ name, path, want string }{"owned by another user", foreign, "belongs to uid 65534"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log bytes.Buffer
+			rep, err := initCrash(t, tt.path, &log)
+			if err == nil || !strings.Contains(err.Error(), "crash file "+tt.path) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Init error = %v, want one naming %s and saying %q", err, tt.path, tt.want)
+			}
+			if !rep.Applied || rep.Memory.Action == "" {
+				t.Errorf("the rest of Init was not applied: %+v", rep)
+			}
+			if len(rep.Errors) != 1 || !strings.Contains(log.String(), "level=WARN") {
+				t.Errorf("Report.Errors = %q; log:\n%s", rep.Errors, log.String())
+			}
+		})
+	}
+	if got := readFile(t, target); got != "keep me\n" {
+		t.Errorf("the symlink's target was changed: %q", got)
+	}
+	if fi, _ := os.Stat(target); fi.Mode() != 0o644 || !fi.ModTime().Equal(old) {
+		t.Errorf("the symlink's target was touched: mode %v, mtime %v", fi.Mode(), fi.ModTime())
+	}
+	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced: %v", fi.Mode())
+	}
+}
+
+// TestCrashRotation: five crashes in a row keep the latest three.
+func TestCrashRotation(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "app.crash")
+	for i := 1; i <= 5; i++ {
+		var log bytes.Buffer
+		if _, err := initCrash(t, file, &log); err != nil {
+			t.Fatal(err)
+		}
+		if i > 1 {
+			c, ok := tune.PreviousCrash()
+			want := fmt.Sprintf("panic: crash %d", i-1)
+			if !ok || c.Message != want || c.Path != file+".1" {
+				t.Errorf("round %d: PreviousCrash = %v %+v, want %q at %s.1", i, ok, c, want, file)
+			}
+			if !strings.Contains(log.String(), `level=ERROR msg="tune: the previous run crashed" message="`+want) {
+				t.Errorf("round %d: no Error line:\n%s", i, log.String())
+			}
+		}
+		// "Crash": append a report to the live file, then let it go as the
+		// end of the process would.
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(f, "panic: crash %d\n\ngoroutine 1 [running]:\nmain.main()\n", i)
+		f.Close()
+		tune.Init(tune.Options{CrashFile: "off", RefreshInterval: -1, Logger: quietLogger(&log)})
+	}
+	for n, want := range map[string]string{".1": "crash 4", ".2": "crash 3", ".3": "crash 2", "": "crash 5"} {
+		if got := readFile(t, file+n); !strings.Contains(got, "panic: "+want+"\n") {
+			t.Errorf("%s%s: want the report of %s, got:\n%s", file, n, want, got)
+		}
+	}
+	noFile(t, file+".4")
+}
+
+// TestCrashInitTwice: a second Init with the same path keeps the file as
+// it is, with one header, and does not take it for a crash.
+func TestCrashInitTwice(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "app.crash")
+	var log bytes.Buffer
+	for i := range 2 {
+		if _, err := initCrash(t, file, &log); err != nil {
+			t.Fatalf("Init %d: %v", i, err)
+		}
+	}
+	text := readFile(t, file)
+	if strings.Count(text, "tune crash file:") != 1 || strings.Count(text, "\n") != 1 {
+		t.Errorf("want one header line, got:\n%s", text)
+	}
+	checkHeaderPID(t, text)
+	if strings.Contains(log.String(), "ERROR") {
+		t.Errorf("the second Init reported a crash:\n%s", log.String())
+	}
+	noFile(t, file+".1")
+}
+
+func checkHeaderPID(t *testing.T, text string) {
+	t.Helper()
+	if !strings.Contains(text, fmt.Sprintf(" pid=%d ", os.Getpid())) {
+		t.Errorf("header lacks this process's pid:\n%s", text)
+	}
+}

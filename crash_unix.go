@@ -1,0 +1,44 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+
+package tune
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// openNoFollow opens path, failing if it is a symbolic link.
+func openNoFollow(path string, flag int) (*os.File, error) {
+	return os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+}
+
+// isSymlinkErr reports whether err is O_NOFOLLOW meeting a symbolic link.
+func isSymlinkErr(err error) bool {
+	return errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EMLINK)
+}
+
+// lockFile takes an exclusive flock on f without waiting; errLocked means
+// another open file holds it. The lock lives as long as f or the runtime's
+// duplicate of it is open.
+func lockFile(f *os.File) error {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return errLocked
+	}
+	return err
+}
+
+// checkOwner refuses a file owned by another user: a crash report must not
+// go where someone else can read it.
+func checkOwner(path string, fi os.FileInfo) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Errorf("%s belongs to uid %d, not to this process (uid %d)", path, st.Uid, uid)
+	}
+	return nil
+}
