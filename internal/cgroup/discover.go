@@ -103,7 +103,7 @@ func Resolve(root string, entries []ProcEntry, mounts []Mount) *Layout {
 }
 
 func resolve(root, controller string, entries []ProcEntry, mounts []Mount) Hierarchy {
-	var v1Err error
+	var notFound error
 	for _, e := range entries {
 		if e.ID == "0" || !slices.Contains(e.Controllers, controller) {
 			continue
@@ -115,7 +115,13 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount) Hiera
 			h.Version = 1
 			return h
 		}
-		v1Err = fmt.Errorf("%s (cgroup v1): %w", controller, err)
+		notFound = fmt.Errorf("%s (cgroup v1): %w", controller, err)
+	}
+	if notFound != nil {
+		// The controller is bound to a v1 hierarchy, so the v2 hierarchy
+		// cannot have it: falling back would read a group with no limit
+		// files and report "no limit" for a limit we could not see.
+		return Hierarchy{Err: notFound}
 	}
 	for _, e := range entries {
 		if e.ID != "0" || len(e.Controllers) != 0 {
@@ -126,14 +132,12 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount) Hiera
 			h.Version = 2
 			return h
 		}
-		if v1Err == nil {
-			v1Err = fmt.Errorf("%s (cgroup v2): %w", controller, err)
-		}
+		notFound = fmt.Errorf("%s (cgroup v2): %w", controller, err)
 	}
-	if v1Err == nil {
-		v1Err = fmt.Errorf("%s: no cgroup of the process has this controller", controller)
+	if notFound == nil {
+		notFound = fmt.Errorf("%s: no cgroup of the process has this controller", controller)
 	}
-	return Hierarchy{Err: v1Err}
+	return Hierarchy{Err: notFound}
 }
 
 // place finds the mount of a hierarchy that holds group path p and lists

@@ -216,6 +216,12 @@ func ParseCPUV1(quotaText, periodText []byte) (float64, bool, error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("cpu.cfs_period_us: %w", err)
 	}
+	if quota < 0 {
+		return 0, false, fmt.Errorf("cpu.cfs_quota_us: %d is negative (only -1 means no limit)", quota)
+	}
+	if period <= 0 {
+		return 0, false, fmt.Errorf("cpu.cfs_period_us: %d is not positive", period)
+	}
 	return cpuLimit(quota, period)
 }
 

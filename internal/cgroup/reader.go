@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Limits is what one Read found. A limit of 0 means none was found.
@@ -253,7 +254,7 @@ func (r *Reader) readCPU(lf *limitFile) (float64, bool, error) {
 	if lf.kind == kCPUMax {
 		v, ok, err := ParseCPUMax(b)
 		if err != nil {
-			return 0, false, fmt.Errorf("%s: %q: %w", lf.path, clip(string(b)), err)
+			return 0, false, fmt.Errorf("%s: %q: %w", lf.path, clip(strings.TrimSpace(string(b))), err)
 		}
 		return v, ok, nil
 	}
