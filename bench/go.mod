@@ -8,6 +8,7 @@ require (
 	github.com/KimMachineGun/automemlimit v1.0.1
 	github.com/prometheus/client_golang v1.24.1
 	github.com/runtimehooks/tune v0.0.0-00010101000000-000000000000
+	go.uber.org/automaxprocs v1.6.0
 )
 
 require (

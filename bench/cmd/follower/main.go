@@ -1,0 +1,66 @@
+// Command follower is the child of the reaction and idle-CPU measurements.
+// With -tune it runs tune.Init with the default options (so the default
+// refresh interval); without, it is a plain idle Go program, the baseline.
+//
+//	follower [-tune] [-poll 1ms]
+//
+// It prints one JSON line (Line) when it is ready and, when -poll is
+// positive, one more each time it sees GOMEMLIMIT change, checking every
+// poll interval. It exits when its standard input reaches end of file.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/runtimehooks/tune"
+)
+
+// Line is one line of output: when (Unix nanoseconds, wall clock) the
+// follower saw GOMEMLIMIT at this value.
+type Line struct {
+	T          int64 `json:"t"`
+	GOMEMLIMIT int64 `json:"gomemlimit"`
+}
+
+func main() {
+	useTune := flag.Bool("tune", false, "run tune.Init with its defaults")
+	poll := flag.Duration("poll", 0, "how often to check GOMEMLIMIT; 0 never")
+	flag.Parse()
+	if *useTune {
+		if _, err := tune.Init(tune.Options{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+			fmt.Fprintln(os.Stderr, "follower: tune.Init:", err)
+		}
+	}
+	enc := json.NewEncoder(os.Stdout)
+	last := debug.SetMemoryLimit(-1)
+	enc.Encode(Line{T: time.Now().UnixNano(), GOMEMLIMIT: last})
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(done)
+	}()
+	if *poll <= 0 {
+		<-done
+		return
+	}
+	t := time.NewTicker(*poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if cur := debug.SetMemoryLimit(-1); cur != last {
+				last = cur
+				enc.Encode(Line{T: time.Now().UnixNano(), GOMEMLIMIT: cur})
+			}
+		}
+	}
+}
