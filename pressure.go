@@ -1,6 +1,12 @@
 package tune
 
-import "time"
+import (
+	"fmt"
+	"math"
+	"runtime/metrics"
+	"sync"
+	"time"
+)
 
 // PressureLevel says how close the program is to a GC death spiral.
 type PressureLevel int
@@ -8,11 +14,12 @@ type PressureLevel int
 const (
 	// PressureNone: the heap is well below GOMEMLIMIT and the GC is cheap.
 	PressureNone PressureLevel = iota
-	// PressureHigh: the heap presses against GOMEMLIMIT or the GC takes a
-	// large share of the CPU.
+	// PressureHigh: the heap presses against GOMEMLIMIT while the GC takes
+	// a large share of the CPU, or the GC takes half of it.
 	PressureHigh
-	// PressureCritical: both, or the GC CPU limiter has engaged: the
-	// program is spending its time collecting garbage.
+	// PressureCritical: the GC CPU limiter has engaged, or the heap is at
+	// GOMEMLIMIT and the GC takes half of the CPU: the program is spending
+	// its time collecting garbage.
 	PressureCritical
 )
 
@@ -29,17 +36,236 @@ func (l PressureLevel) String() string {
 	return "unknown"
 }
 
+// MarshalText writes the level as its String, so JSON shows "high".
+func (l PressureLevel) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
 // PressureEvent describes the memory pressure at one moment.
 type PressureEvent struct {
 	Level          PressureLevel // the level now
-	Previous       PressureLevel // the level before this change
-	GCCPUFraction  float64       // share of CPU time spent in the GC over the sliding window
+	Previous       PressureLevel // the level before the latest change
+	GCCPUFraction  float64       // share of the CPU time available (GOMAXPROCS × wall time) the GC used over the last 10s, idle-time marking excluded
 	MemoryInUse    uint64        // Go memory in use, in bytes
-	GOMEMLIMIT     int64         // the soft memory limit in effect
+	GOMEMLIMIT     int64         // the soft memory limit in effect (math.MaxInt64: none)
 	LimiterEngaged bool          // the GC CPU limiter engaged within the window
-	Time           time.Time     // when it was measured
+	Time           time.Time     // when it was measured; zero before the first measurement
 }
 
-// Pressure returns the latest memory pressure measurement. (Stub: the
-// live-limits issue fills it in.)
-func Pressure() PressureEvent { return PressureEvent{} }
+// InUseFraction returns MemoryInUse as a share of GOMEMLIMIT, or 0 when
+// there is no limit.
+func (e PressureEvent) InUseFraction() float64 {
+	if e.GOMEMLIMIT <= 0 || e.GOMEMLIMIT == math.MaxInt64 {
+		return 0
+	}
+	return float64(e.MemoryInUse) / float64(e.GOMEMLIMIT)
+}
+
+// String describes the event in one line, with the numbers.
+func (e PressureEvent) String() string {
+	lim := "none"
+	if e.GOMEMLIMIT > 0 && e.GOMEMLIMIT != math.MaxInt64 {
+		lim = bytesOrNone(e.GOMEMLIMIT)
+	}
+	return fmt.Sprintf("memory pressure %s (was %s): Go memory in use %s of GOMEMLIMIT %s (%.0f%%), GC CPU %.0f%% over %v, GC CPU limiter engaged: %v",
+		e.Level, e.Previous, bytesOrNone(int64(e.MemoryInUse)), lim, 100*e.InUseFraction(),
+		100*e.GCCPUFraction, pressureWindow, e.LimiterEngaged)
+}
+
+// The pressure thresholds, checked against real programs in
+// TestPressureSpiral. GC CPU is the share of the CPU time available to the
+// program (GOMAXPROCS × wall time, /cpu/classes/total) that the GC used
+// over the last pressureWindow: /cpu/classes/gc/total less
+// /cpu/classes/gc/mark/idle, since idle-priority mark workers only use CPU
+// nothing else wanted (counting them, a busy single-goroutine allocator
+// with a 16 MiB heap on 2 CPUs shows 40%). Memory in use is what
+// GOMEMLIMIT limits: /memory/classes/total less the heap memory released to
+// the operating system.
+//
+// Measured on 2 CPUs: a program churning garbage as fast as it can with a
+// small steady heap spends 16-27% in the GC; one whose live heap grows into
+// GOMEMLIMIT climbs past 50% within seconds, its heap held at 95-100% of
+// the limit, and then the runtime's GC CPU limiter engages (and the heap
+// overshoots the limit). A healthy service, even one that runs with its
+// heap against GOMEMLIMIT on purpose (GOGC=off plus a limit), stays well
+// under 30%. So:
+//
+//	High:     in use ≥ 90% of GOMEMLIMIT and GC CPU ≥ 30%, or GC CPU ≥ 50%
+//	Critical: the GC CPU limiter engaged within the window,
+//	          or in use ≥ 95% of GOMEMLIMIT and GC CPU ≥ 50%
+//
+// The GC CPU share counts once the window holds pressureMinSpan of data, so
+// the first GC cycles of a program do not count as a trend. A level is
+// entered at once and left only after a lower level has been measured for
+// a whole window, so a case on a boundary does not flap.
+const (
+	pressureWindow      = 10 * time.Second
+	pressureMinSpan     = time.Second
+	highInUse           = 0.90
+	highGCWithInUse     = 0.30
+	highGC              = 0.50
+	criticalInUse       = 0.95
+	criticalGCWithInUse = 0.50
+)
+
+// The runtime/metrics samples the meter reads, in this order.
+const (
+	mGCCPU = iota
+	mGCIdleCPU
+	mTotalCPU
+	mMemTotal
+	mMemReleased
+	mLimiter
+	mGOMEMLIMIT
+	mCount
+)
+
+var pressureMetricNames = [mCount]string{
+	mGCCPU:       "/cpu/classes/gc/total:cpu-seconds",
+	mGCIdleCPU:   "/cpu/classes/gc/mark/idle:cpu-seconds",
+	mTotalCPU:    "/cpu/classes/total:cpu-seconds",
+	mMemTotal:    "/memory/classes/total:bytes",
+	mMemReleased: "/memory/classes/heap/released:bytes",
+	mLimiter:     "/gc/limiter/last-enabled:gc-cycle",
+	mGOMEMLIMIT:  "/gc/gomemlimit:bytes",
+}
+
+// cpuSample is one point of the sliding window.
+type cpuSample struct {
+	at      time.Time
+	gc      float64 // cumulative GC CPU seconds
+	total   float64 // cumulative CPU seconds available
+	limiter uint64  // the GC cycle the limiter last engaged in
+}
+
+// pressureMeter measures the memory pressure once per tick. It allocates
+// its buffers once, in newPressureMeter, and nothing per measurement. It is
+// not safe for concurrent use: the refresh loop owns it.
+type pressureMeter struct {
+	samples []metrics.Sample
+	ring    []cpuSample // the window, oldest at next when full
+	next    int
+	full    bool
+	level   PressureLevel // the level reported
+	prev    PressureLevel // the level before the latest change
+	below   int           // consecutive measurements under level
+	calm    int           // how many measurements make a whole window
+}
+
+// newPressureMeter sizes the window for one measurement per interval.
+func newPressureMeter(interval time.Duration) *pressureMeter {
+	n := 2
+	if interval > 0 {
+		n = int(pressureWindow / interval)
+	}
+	n = min(max(n, 2), 1024)
+	m := &pressureMeter{
+		samples: make([]metrics.Sample, mCount),
+		ring:    make([]cpuSample, n),
+		calm:    n,
+	}
+	for i, name := range pressureMetricNames {
+		m.samples[i].Name = name
+	}
+	return m
+}
+
+func (m *pressureMeter) uint(i int) uint64 {
+	if v := m.samples[i].Value; v.Kind() == metrics.KindUint64 {
+		return v.Uint64()
+	}
+	return 0
+}
+
+func (m *pressureMeter) float(i int) float64 {
+	if v := m.samples[i].Value; v.Kind() == metrics.KindFloat64 {
+		return v.Float64()
+	}
+	return 0
+}
+
+// measure reads the runtime's metrics and returns the event for now, and
+// whether the level changed.
+func (m *pressureMeter) measure(now time.Time) (PressureEvent, bool) {
+	metrics.Read(m.samples)
+	cur := cpuSample{at: now, gc: m.float(mGCCPU) - m.float(mGCIdleCPU), total: m.float(mTotalCPU), limiter: m.uint(mLimiter)}
+
+	// The oldest sample in the ring, one window ago once the ring is full.
+	oldest := m.ring[0]
+	if m.full {
+		oldest = m.ring[m.next]
+	}
+	if !m.full && m.next == 0 {
+		oldest = cur
+	}
+	m.ring[m.next] = cur
+	m.next++
+	if m.next == len(m.ring) {
+		m.next, m.full = 0, true
+	}
+
+	ev := PressureEvent{Time: now}
+	if d := cur.total - oldest.total; d > 0 && cur.at.Sub(oldest.at) >= min(pressureMinSpan, pressureWindow) {
+		ev.GCCPUFraction = min(max((cur.gc-oldest.gc)/d, 0), 1)
+	}
+	ev.LimiterEngaged = cur.limiter != oldest.limiter
+	total, released := m.uint(mMemTotal), m.uint(mMemReleased)
+	if total > released {
+		ev.MemoryInUse = total - released
+	}
+	ev.GOMEMLIMIT = int64(min(m.uint(mGOMEMLIMIT), math.MaxInt64))
+
+	raw := pressureLevel(ev.InUseFraction(), ev.GCCPUFraction, ev.LimiterEngaged)
+	was := m.level
+	switch {
+	case raw > m.level:
+		m.level, m.below = raw, 0
+	case raw < m.level:
+		m.below++
+		if m.below >= m.calm {
+			m.level, m.below = raw, 0
+		}
+	default:
+		m.below = 0
+	}
+	if m.level != was {
+		m.prev = was
+	}
+	ev.Level, ev.Previous = m.level, m.prev
+	return ev, m.level != was
+}
+
+// pressureLevel applies the thresholds to one measurement.
+func pressureLevel(inUse, gc float64, limiter bool) PressureLevel {
+	switch {
+	case limiter, inUse >= criticalInUse && gc >= criticalGCWithInUse:
+		return PressureCritical
+	case inUse >= highInUse && gc >= highGCWithInUse, gc >= highGC:
+		return PressureHigh
+	}
+	return PressureNone
+}
+
+// latestPressure is what Pressure returns; pressureCallMu keeps OnPressure
+// calls from overlapping, also across a loop and the one replacing it.
+var (
+	latestPressure struct {
+		sync.Mutex
+		ev PressureEvent
+	}
+	pressureCallMu sync.Mutex
+)
+
+func setPressure(ev PressureEvent) {
+	latestPressure.Lock()
+	latestPressure.ev = ev
+	latestPressure.Unlock()
+}
+
+// Pressure returns the latest memory pressure measurement, taken by Init's
+// refresh loop once per refresh interval: use it in a health check or to
+// shed load. Its Time is zero when no measurement was taken (the loop is
+// disabled, or GOTUNE=off). After Stop it keeps returning the last one.
+func Pressure() PressureEvent {
+	latestPressure.Lock()
+	defer latestPressure.Unlock()
+	return latestPressure.ev
+}

@@ -89,12 +89,12 @@ func Init(opts Options) (Report, error) {
 		errs = append(errs, err)
 	}
 	errs = append(errs, limitErrs(lim)...)
-	if rd != nil {
-		if c.refresh > 0 && !c.off && runtime.GOOS == "linux" {
-			state.background = startRefresh(c, rd, lim)
-		} else {
-			rd.Close()
-		}
+	if c.refresh > 0 && !c.off {
+		// Without a reader (no cgroups here) the loop measures the memory
+		// pressure only.
+		state.background = startRefresh(c, rd, lim)
+	} else if rd != nil {
+		rd.Close()
 	}
 	rep.setErrors(append(errs, rep.discoverErr)...)
 	state.report, state.inited = rep, true
@@ -231,6 +231,9 @@ func applyLocked(rep *Report) {
 			state.origMem, state.memSet = rep.Memory.Before, true
 		}
 		debug.SetMemoryLimit(rep.Memory.GOMEMLIMIT)
+	case "restored": // the refresh loop: the limit is gone, undo what tune set
+		debug.SetMemoryLimit(state.origMem)
+		state.memSet = false
 	}
 	rep.Memory.GOMEMLIMIT = debug.SetMemoryLimit(-1)
 
