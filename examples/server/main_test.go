@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runtimehooks/tune/internal/cgrouptest"
+)
+
+// TestServer builds the example server, runs it inside a real cgroup with
+// a 256 MiB memory limit and a 1.5-CPU quota, checks what /metrics,
+// /version and /healthz serve, and stops it with SIGTERM.
+func TestServer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("cgroups are Linux only")
+	}
+	g := cgrouptest.New(t)
+	const limit = 256 << 20
+	g.SetMemory(t, limit)
+	g.SetCPU(t, 150000, 100000)
+
+	bin := filepath.Join(t.TempDir(), "server")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := g.Command(bin, "-addr", "127.0.0.1:0")
+	cmd.Env = append(cmd.Environ(), "GOTUNE_CRASH_FILE=off")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	var log []string
+	addrRE := regexp.MustCompile(`server: listening addr=(\S+)`)
+	var addr string
+	timeout := time.After(30 * time.Second)
+	for addr == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the server exited at start:\n%s", strings.Join(log, "\n"))
+			}
+			log = append(log, l)
+			if m := addrRE.FindStringSubmatch(l); m != nil {
+				addr = m[1]
+			}
+		case <-timeout:
+			t.Fatalf("no address logged within 30s:\n%s", strings.Join(log, "\n"))
+		}
+	}
+	if !strings.Contains(strings.Join(log, "\n"), "tune: cgroup") {
+		t.Errorf("the tune report was not logged at start:\n%s", strings.Join(log, "\n"))
+	}
+
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v\n%s", path, resp.StatusCode, err, b)
+		}
+		return string(b)
+	}
+	if got := get("/healthz"); got != "ok\n" {
+		t.Errorf("/healthz = %q", got)
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(get("/version")), &v); err != nil || v["go_version"] == nil {
+		t.Errorf("/version: %v %v", err, v)
+	}
+	metrics := get("/metrics")
+	wantProcs := min(runtime.NumCPU(), 2) // the runtime's rule for 1.5 CPUs
+	for _, want := range []string{
+		"\ngotune_cgroup_memory_limit_bytes 2.68435456e+08\n",
+		"\ngotune_cgroup_cpu_quota_cores 1.5\n",
+		"\ngo_gc_gomemlimit_bytes 2.4159191e+08\n", // 90% of 256 MiB, truncated
+		"\ngo_sched_gomaxprocs_threads " + strconv.Itoa(wantProcs) + "\n",
+		"\ngotune_info{",
+		"\ngotune_build_info{",
+		"\ngo_goroutines ",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	stopDeadline := time.After(15 * time.Second)
+	for lines != nil {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				lines = nil
+				break
+			}
+			log = append(log, l)
+		case <-stopDeadline:
+			t.Fatalf("the server did not stop within 15s of SIGTERM:\n%s", strings.Join(log, "\n"))
+		}
+	}
+	if err := <-exited; err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, strings.Join(log, "\n"))
+	}
+	if !strings.Contains(strings.Join(log, "\n"), "server: stopped") {
+		t.Errorf("no clean stop logged:\n%s", strings.Join(log, "\n"))
+	}
+}
