@@ -188,19 +188,22 @@ func Track[T any](obj *T, kind string) (done func()) {
 	}
 	t := &tracked{kind: leakCounter(kind)}
 	runtime.Callers(2, t.pc[:])
-	c := runtime.AddCleanup(obj, leaked, t)
-	return func() {
-		if t.done.CompareAndSwap(false, true) {
-			c.Stop()
-		}
-	}
+	t.cleanup = runtime.AddCleanup(obj, leaked, t)
+	return t.close
 }
 
 // tracked is what a leak report needs; it must not point to the object.
 type tracked struct {
-	kind *kindCount
-	pc   [1]uintptr // the caller of Track
-	done atomic.Bool
+	kind    *kindCount
+	pc      [1]uintptr // the caller of Track
+	done    atomic.Bool
+	cleanup runtime.Cleanup
+}
+
+func (t *tracked) close() {
+	if t.done.CompareAndSwap(false, true) {
+		t.cleanup.Stop()
+	}
 }
 
 type kindCount struct {
@@ -209,7 +212,10 @@ type kindCount struct {
 }
 
 var (
-	kinds      sync.Map // kind → *kindCount
+	kinds struct {
+		sync.RWMutex
+		m map[string]*kindCount
+	}
 	sites      sync.Map // site{} → *atomic.Uint64
 	leakLogger atomic.Pointer[slog.Logger]
 )
@@ -220,11 +226,22 @@ type site struct {
 }
 
 func leakCounter(kind string) *kindCount {
-	if k, ok := kinds.Load(kind); ok {
-		return k.(*kindCount)
+	kinds.RLock()
+	k := kinds.m[kind]
+	kinds.RUnlock()
+	if k != nil {
+		return k
 	}
-	k, _ := kinds.LoadOrStore(kind, &kindCount{name: kind})
-	return k.(*kindCount)
+	kinds.Lock()
+	defer kinds.Unlock()
+	if k = kinds.m[kind]; k == nil {
+		if kinds.m == nil {
+			kinds.m = make(map[string]*kindCount)
+		}
+		k = &kindCount{name: kind}
+		kinds.m[kind] = k
+	}
+	return k
 }
 
 // leaked runs, as a runtime cleanup, when a tracked object was collected.
@@ -264,11 +281,12 @@ func setLeakLogger(l *slog.Logger) { leakLogger.Store(l) }
 // leaked, for the metrics, in order of kind. A kind appears, at 0, from its
 // first Track on.
 func leakCounts(yield func(kind string, n uint64)) {
-	var ks []*kindCount
-	kinds.Range(func(_, v any) bool {
-		ks = append(ks, v.(*kindCount))
-		return true
-	})
+	kinds.RLock()
+	ks := make([]*kindCount, 0, len(kinds.m))
+	for _, k := range kinds.m {
+		ks = append(ks, k)
+	}
+	kinds.RUnlock()
 	sort.Slice(ks, func(i, j int) bool { return ks[i].name < ks[j].name })
 	for _, k := range ks {
 		yield(k.name, k.n.Load())
