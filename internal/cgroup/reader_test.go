@@ -1,0 +1,212 @@
+package cgroup
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fixture is the path of a snapshot under the repository's testdata/.
+func fixture(name string) string { return filepath.Join("..", "..", "testdata", name) }
+
+// copyFixture copies a snapshot into a temporary directory the test may
+// change.
+func copyFixture(t *testing.T, name string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), name)
+	if err := os.CopyFS(dst, os.DirFS(fixture(name))); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// os.WriteFile truncates and rewrites the same inode, as the kernel's
+	// cgroup files change under an open descriptor.
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openFixture(t *testing.T, root string) *Reader {
+	t.Helper()
+	l, err := Discover(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := l.Open()
+	t.Cleanup(rd.Close)
+	return rd
+}
+
+func TestReaderReadAllocs(t *testing.T) {
+	tests := []struct {
+		name     string
+		mem      int64
+		memLevel int
+		cpu      float64
+		files    int
+	}{
+		// v1: memory.limit_in_bytes at three levels and memory.stat; a
+		// quota/period pair at three levels
+		{"v1-parent-tighter", 256 << 20, 1, 1.5, 4 + 6},
+		// v1 with the limit only in hierarchical_memory_limit
+		{"v1-hierarchical-above-mount", 768 << 20, -1, 0, 2 + 2},
+		// v2: memory.max and memory.high at four levels (not the root,
+		// which has neither) and cpu.max at four
+		{"k8s-v2-no-ns", 1 << 30, 1, 1.5, 8 + 4},
+		{"escaped-paths", 100 << 20, 0, 2.5, 4 + 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rd := openFixture(t, fixture(tt.name))
+			if n := len(rd.Files()); n != tt.files {
+				t.Errorf("%d files open, want %d: %q", n, tt.files, rd.Files())
+			}
+			l := rd.Read()
+			if l.MemoryErr != nil || l.CPUErr != nil || l.Memory != tt.mem || l.MemoryLevel != tt.memLevel || l.CPU != tt.cpu || l.Stale {
+				t.Fatalf("Read = %+v, want memory %d (level %d), cpu %v", l, tt.mem, tt.memLevel, tt.cpu)
+			}
+			if n := testing.AllocsPerRun(200, func() { l = rd.Read() }); n != 0 {
+				t.Errorf("Read allocates %v times", n)
+			}
+			if l.Memory != tt.mem || l.CPU != tt.cpu {
+				t.Errorf("a later Read = %+v", l)
+			}
+		})
+	}
+}
+
+func TestReaderRereadsOpenFiles(t *testing.T) {
+	root := copyFixture(t, "k8s-v2-no-ns")
+	pod := filepath.Join(root, "sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod3e8f1a2b_4c5d_4e7f_8091_a2b3c4d5e6f7.slice")
+	ctr := filepath.Join(pod, "cri-containerd-9f3c2b7e1d4a5f6081726354a9b8c7d6e5f40312a1b2c3d4e5f60718293a4b5c.scope")
+	rd := openFixture(t, root)
+
+	steps := []struct {
+		file, content string
+		mem           int64
+		memSrc        string
+		cpu, leaf     float64
+		memErr        string
+		cpuErr        string
+	}{
+		{"", "", 1 << 30, filepath.Join(pod, "memory.max"), 1.5, 0, "", ""},
+		// the container gets a tighter memory.high and its own quota
+		{filepath.Join(ctr, "memory.high"), "536870912\n", 512 << 20, filepath.Join(ctr, "memory.high"), 1.5, 0, "", ""},
+		{filepath.Join(ctr, "cpu.max"), "50000 100000\n", 512 << 20, filepath.Join(ctr, "memory.high"), 0.5, 0.5, "", ""},
+		// a longer value than before, then a shorter one: no stale bytes
+		{filepath.Join(pod, "memory.max"), "268435456000\n", 512 << 20, filepath.Join(ctr, "memory.high"), 0.5, 0.5, "", ""},
+		{filepath.Join(pod, "memory.max"), "4096\n", 4096, filepath.Join(pod, "memory.max"), 0.5, 0.5, "", ""},
+		// a file turns bad: that part fails, the other is still read
+		{filepath.Join(pod, "memory.max"), "garbage\n", 0, "", 0.5, 0.5, `memory.max: "garbage" is not a number`, ""},
+		{filepath.Join(ctr, "cpu.max"), "0 100000\n", 0, "", 0, 0, `memory.max: "garbage"`, "cpu.max: a quota of 0 is not applied"},
+		{filepath.Join(pod, "memory.max"), "max\n", 512 << 20, filepath.Join(ctr, "memory.high"), 0, 0, "", "a quota of 0"},
+		{filepath.Join(ctr, "cpu.max"), "max 100000\n", 512 << 20, filepath.Join(ctr, "memory.high"), 1.5, 0, "", ""},
+	}
+	for i, s := range steps {
+		if s.file != "" {
+			writeFile(t, s.file, s.content)
+		}
+		l := rd.Read()
+		if l.Memory != s.mem || l.MemorySrc != s.memSrc || l.CPU != s.cpu || l.CPULeaf != s.leaf {
+			t.Errorf("step %d: %+v; want memory %d from %s, cpu %v (leaf %v)", i, l, s.mem, s.memSrc, s.cpu, s.leaf)
+		}
+		if !errMatches(l.MemoryErr, s.memErr) || !errMatches(l.CPUErr, s.cpuErr) {
+			t.Errorf("step %d: errors %v / %v, want %q / %q", i, l.MemoryErr, l.CPUErr, s.memErr, s.cpuErr)
+		}
+		if l.Stale {
+			t.Errorf("step %d: Stale set by a content error", i)
+		}
+	}
+}
+
+func TestReaderV1(t *testing.T) {
+	root := copyFixture(t, "v1-parent-tighter")
+	job := filepath.Join(root, "sys/fs/cgroup/cpu,cpuacct/batch/job42")
+	rd := openFixture(t, root)
+	if l := rd.Read(); l.CPU != 1.5 || l.CPULeaf != 4 || l.CPULevel != 1 {
+		t.Fatalf("Read = %+v", l)
+	}
+	writeFile(t, filepath.Join(job, "cpu.cfs_period_us"), "400000\n") // the leaf is now 1 CPU
+	if l := rd.Read(); l.CPU != 1 || l.CPULeaf != 1 || l.CPULevel != 0 || l.CPUSrc != filepath.Join(job, "cpu.cfs_quota_us") {
+		t.Errorf("after a period change: %+v", l)
+	}
+	writeFile(t, filepath.Join(job, "cpu.cfs_period_us"), "0\n")
+	if l := rd.Read(); l.CPUErr == nil || !strings.Contains(l.CPUErr.Error(), "cpu.cfs_period_us: 0 is not positive") || !strings.Contains(l.CPUErr.Error(), job) {
+		t.Errorf("after period 0: %v", l.CPUErr)
+	}
+	memStat := filepath.Join(root, "sys/fs/cgroup/memory/batch/job42/memory.stat")
+	data, err := os.ReadFile(memStat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, memStat, strings.Replace(string(data), "hierarchical_memory_limit 268435456", "hierarchical_memory_limit 134217728", 1))
+	if l := rd.Read(); l.Memory != 128<<20 || l.MemoryLevel != -1 || l.MemorySrc != memStat+":hierarchical_memory_limit" {
+		t.Errorf("after an ancestor above the mount tightened: %+v", l)
+	}
+	writeFile(t, memStat, strings.Replace(string(data), "hierarchical_memory_limit 268435456", "hierarchical_memory_limit x", 1))
+	if l := rd.Read(); l.MemoryErr == nil || !strings.Contains(l.MemoryErr.Error(), memStat+":hierarchical_memory_limit") || !strings.Contains(l.MemoryErr.Error(), `"x"`) {
+		t.Errorf("after a bad memory.stat: %v", l.MemoryErr)
+	}
+}
+
+func TestReaderOpenErrors(t *testing.T) {
+	// the process's group directory is missing from the snapshot
+	root := copyFixture(t, "v2-child-tighter")
+	if err := os.RemoveAll(filepath.Join(root, "sys/fs/cgroup/batch.slice/job43.scope")); err != nil {
+		t.Fatal(err)
+	}
+	rd := openFixture(t, root)
+	l := rd.Read()
+	for _, err := range []error{l.MemoryErr, l.CPUErr} {
+		if err == nil || !strings.Contains(err.Error(), "job43.scope") {
+			t.Errorf("error %v, want one naming the missing group", err)
+		}
+	}
+	if l.Memory != 0 || l.CPU != 0 {
+		t.Errorf("limits %+v from a missing group", l)
+	}
+
+	// a v1 quota without its period
+	root = copyFixture(t, "k8s-v1")
+	if err := os.Remove(filepath.Join(root, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us")); err != nil {
+		t.Fatal(err)
+	}
+	rd = openFixture(t, root)
+	l = rd.Read()
+	if l.CPUErr == nil || !strings.Contains(l.CPUErr.Error(), "cpu.cfs_period_us") || l.MemoryErr != nil || l.Memory != 512<<20 {
+		t.Errorf("Read = %+v, want a CPU error naming cpu.cfs_period_us and memory read", l)
+	}
+}
+
+func TestReaderClose(t *testing.T) {
+	rd := openFixture(t, fixture("k8s-v1"))
+	rd.Close()
+	rd.Close() // twice is harmless
+	if l := rd.Read(); l.Memory != 0 || l.CPU != 0 || l.MemoryErr != nil || l.CPUErr != nil {
+		t.Errorf("Read after Close = %+v, want nothing", l)
+	}
+}
+
+func BenchmarkReaderRead(b *testing.B) {
+	for _, name := range []string{"v1-parent-tighter", "k8s-v2-no-ns"} {
+		b.Run(name, func(b *testing.B) {
+			l, err := Discover(fixture(name))
+			if err != nil {
+				b.Fatal(err)
+			}
+			rd := l.Open()
+			defer rd.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.Read()
+			}
+		})
+	}
+}
