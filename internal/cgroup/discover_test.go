@@ -9,7 +9,9 @@ import (
 
 func TestResolve(t *testing.T) {
 	v2 := func(root, point string) Mount { return Mount{Root: root, Point: point, V2: true} }
-	v1 := func(root, point string, ctrl ...string) Mount { return Mount{Root: root, Point: point, Controllers: ctrl} }
+	v1 := func(root, point string, ctrl ...string) Mount {
+		return Mount{Root: root, Point: point, Controllers: ctrl}
+	}
 	e2 := func(p string) ProcEntry { return ProcEntry{ID: "0", Path: p} }
 	e1 := func(id, p string, ctrl ...string) ProcEntry { return ProcEntry{ID: id, Controllers: ctrl, Path: p} }
 	type want struct {
