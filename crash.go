@@ -175,12 +175,48 @@ func openCrash(want string, now time.Time) (*os.File, string, int64, *Crash, err
 	if err != nil {
 		return nil, "", 0, nil, err
 	}
+	if path == want {
+		sweepStale(want)
+	}
 	hdr := header(now)
 	if _, err := f.WriteString(hdr); err != nil {
 		f.Close()
 		return nil, "", 0, nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return f, path, int64(len(hdr)), prev, nil
+}
+
+// sweepStale removes the want.pid<N> files of processes that have ended
+// without crashing (nothing in them but the header), so that they do not
+// pile up. Those of live processes are locked and left alone, and so are
+// crash reports.
+func sweepStale(want string) {
+	dir, base := filepath.Split(want)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, ok := strings.CutPrefix(e.Name(), base+".pid")
+		if !ok || pid == "" || strings.Trim(pid, "0123456789") != "" {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := openLocked(p, false)
+		if err != nil {
+			continue
+		}
+		// An empty file may be one a live process has just created and not
+		// yet locked; one with a header only is from a process that ended.
+		if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
+			f.Close()
+			continue
+		}
+		if c, err := readCrash(f, p); err == nil && c == nil {
+			os.Remove(p)
+		}
+		f.Close()
+	}
 }
 
 // takeCrashFile opens and locks path. When it holds an earlier run's
@@ -254,6 +290,13 @@ func openLocked(path string, excl bool) (*os.File, error) {
 			err = fmt.Errorf("%s: %w", path, errLocked)
 		} else if err != nil {
 			err = fmt.Errorf("lock %s: %w", path, err)
+		}
+	}
+	if err == nil {
+		// Another process may have rotated or removed the file between
+		// the open and the lock: then the lock is on a file nobody reads.
+		if cur, e := os.Lstat(path); e != nil || !os.SameFile(fi, cur) {
+			err = fmt.Errorf("%s: replaced while being opened: %w", path, errLocked)
 		}
 	}
 	if err != nil {

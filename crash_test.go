@@ -229,7 +229,7 @@ func TestCrashInitMoves(t *testing.T) {
 
 // TestCrashSecondProcess: while one process holds the crash file, a second
 // one of the same program writes to <file>.pid<N> and leaves the first's
-// file alone.
+// file alone; later starts sweep the pid files of normal exits.
 func TestCrashSecondProcess(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "app.crash")
@@ -258,8 +258,24 @@ func TestCrashSecondProcess(t *testing.T) {
 	if got := readFile(t, file); got != held {
 		t.Errorf("the second process changed the first's file:\n%s", got)
 	}
+
+	// Once the holder has ended, the next start takes the file back and
+	// removes the pid files of processes that ended without crashing;
+	// crash reports stay.
 	holder.Process.Kill()
 	holder.Wait()
+	stale := file + ".pid4000000"
+	if err := os.WriteFile(stale, []byte("tune crash file: pid=4000000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := runCrasher(t, nil, "exit", file)
+	if next.code != 0 || strings.Contains(next.stderr, `"using"`) {
+		t.Errorf("the next start did not take %s: status %d\n%s", file, next.code, next.stderr)
+	}
+	noFile(t, stale)
+	if got := readFile(t, own); got != text {
+		t.Errorf("the crash report in %s was changed or removed: %q", own, got)
+	}
 }
 
 // initCrash calls Init in this process with the crash file given and a
