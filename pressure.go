@@ -39,6 +39,17 @@ func (l PressureLevel) String() string {
 // MarshalText writes the level as its String, so JSON shows "high".
 func (l PressureLevel) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
+// UnmarshalText reads what MarshalText writes.
+func (l *PressureLevel) UnmarshalText(b []byte) error {
+	for _, v := range []PressureLevel{PressureNone, PressureHigh, PressureCritical} {
+		if string(b) == v.String() {
+			*l = v
+			return nil
+		}
+	}
+	return fmt.Errorf("pressure level %q: want none, high or critical", b)
+}
+
 // PressureEvent describes the memory pressure at one moment.
 type PressureEvent struct {
 	Level          PressureLevel // the level now

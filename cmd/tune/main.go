@@ -5,18 +5,25 @@
 //	tune -json      the same report as one JSON object
 //	tune -root DIR  dry run (tune.Detect) over a snapshot: DIR/proc/self/cgroup,
 //	                DIR/proc/self/mountinfo and the cgroup files under DIR
+//	tune -watch     run tune.Init with the refresh loop and print one JSON line
+//	                per change (limits, GOMEMLIMIT, GOMAXPROCS, memory
+//	                pressure) until interrupted; with -json the full report
+//	                comes first, on one line
 //
 // Exit status: 0 when everything was read (also when no limit exists), 1
 // when any part had an error (the report is still printed), 2 for bad usage.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/runtimehooks/tune"
 )
@@ -29,9 +36,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tune", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	watchFlag := fs.Bool("watch", false, "follow the limits: one JSON line per change until interrupted")
 	root := fs.String("root", "", "dry run over a snapshot rooted at `DIR` (DIR/proc/self/cgroup, DIR/proc/self/mountinfo, DIR/sys/fs/cgroup/...)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: tune [-json] [-root DIR]\n\nShows what the tune library decides on this machine (Init) or on a snapshot (-root, a dry run).\n\n")
+		fmt.Fprintf(stderr, "usage: tune [-json] [-root DIR | -watch]\n\nShows what the tune library decides on this machine (Init) or on a snapshot (-root, a dry run).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -44,6 +52,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tune: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
 		return 2
+	}
+	if *watchFlag {
+		if *root != "" {
+			fmt.Fprintln(stderr, "tune: -watch follows this machine's limits: it cannot be combined with -root")
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return watch(ctx, stdout, stderr, *asJSON)
 	}
 	// The report is the output; the library's own log lines would repeat it.
 	opts := tune.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CrashFile: "off", RefreshInterval: -1}

@@ -1,0 +1,300 @@
+package main
+
+// Real-kernel tests of `tune -watch`: the built command runs inside a
+// cgroup v1 group made beneath the test's own, the test changes the
+// group's limits and reads the JSON lines the command prints. They skip
+// where cgroups cannot be made, and fail instead under
+// GOTUNE_TEST_REQUIRE_CGROUPS=1.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runtimehooks/tune/internal/cgrouptest"
+)
+
+var tuneBin struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// buildTune compiles this command once per test binary.
+func buildTune(t *testing.T) string {
+	t.Helper()
+	tuneBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "tune-watch-test-")
+		if err != nil {
+			tuneBin.err = err
+			return
+		}
+		tuneBin.path = filepath.Join(dir, "tune")
+		tuneBin.out, tuneBin.err = exec.Command("go", "build", "-o", tuneBin.path, ".").CombinedOutput()
+	})
+	if tuneBin.err != nil {
+		t.Fatalf("go build: %v\n%s", tuneBin.err, tuneBin.out)
+	}
+	return tuneBin.path
+}
+
+// childEnv is the test's environment without what steers tune or the
+// runtime, plus extra.
+func childEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "GOTUNE") || k == "GOMEMLIMIT" || k == "GOMAXPROCS" || k == "AUTOMEMLIMIT" || k == "GOGC" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// watcher is a running `tune -watch` and the lines it printed.
+type watcher struct {
+	cmd    *exec.Cmd
+	lines  chan watchLine
+	stderr *syncBuffer
+	last   watchLine
+	wait   time.Duration
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const watchRefresh = 100 * time.Millisecond
+
+// startWatch runs `tune -watch` inside g with a refresh of watchRefresh.
+func startWatch(t *testing.T, g *cgrouptest.Group, env ...string) *watcher {
+	t.Helper()
+	w := &watcher{
+		cmd:    g.Command(buildTune(t), "-watch"),
+		lines:  make(chan watchLine, 100),
+		stderr: &syncBuffer{},
+		// Two refresh intervals, plus slack for a loaded machine.
+		wait: 2*watchRefresh + 3*time.Second,
+	}
+	w.cmd.Env = childEnv(append([]string{"GOTUNE_REFRESH=" + watchRefresh.String()}, env...)...)
+	w.cmd.Stderr = w.stderr
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatalf("starting tune -watch: %v", err)
+	}
+	t.Cleanup(func() {
+		w.cmd.Process.Kill()
+		w.cmd.Wait()
+	})
+	go func() {
+		defer close(w.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var l watchLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Errorf("tune -watch printed a line that is not JSON: %v: %s", err, sc.Bytes())
+				return
+			}
+			w.lines <- l
+		}
+	}()
+	return w
+}
+
+// expect waits up to w.wait for a line that satisfies ok, and fails the
+// test with what was seen if none comes.
+func (w *watcher) expect(t *testing.T, what string, ok func(watchLine) bool) {
+	t.Helper()
+	timer := time.NewTimer(w.wait)
+	defer timer.Stop()
+	var seen []string
+	for {
+		select {
+		case l, open := <-w.lines:
+			if !open {
+				t.Fatalf("%s: tune -watch ended; lines seen: %v\nstderr:\n%s", what, seen, w.stderr.String())
+			}
+			w.last = l
+			if ok(l) {
+				return
+			}
+			seen = append(seen, describe(l))
+		case <-timer.C:
+			t.Fatalf("%s: not within %v; lines seen: %v\nstderr:\n%s", what, w.wait, seen, w.stderr.String())
+		}
+	}
+}
+
+func describe(l watchLine) string {
+	s := func(p *int64) string {
+		if p == nil {
+			return "null"
+		}
+		return fmt.Sprint(*p)
+	}
+	q := "null"
+	if l.CPU.Quota != nil {
+		q = fmt.Sprint(*l.CPU.Quota)
+	}
+	return fmt.Sprintf("{limit %s gomemlimit %s quota %s gomaxprocs %d pressure %s}",
+		s(l.Memory.Limit), s(l.Memory.GOMEMLIMIT), q, l.CPU.GOMAXPROCS, l.Pressure.Level)
+}
+
+func is(p *int64, v int64) bool { return p != nil && *p == v }
+
+func ninety(b int64) int64 { return int64(0.9 * float64(b)) }
+
+func TestWatchFollowsLimits(t *testing.T) {
+	g := cgrouptest.New(t)
+	g.SetMemory(t, 300<<20)
+	g.SetCPU(t, 100000, 100000) // 1 CPU
+	// The floor policy makes a quota change visible on a 2-CPU machine:
+	// quota 1 → GOMAXPROCS 1, quota 2 → 2.
+	w := startWatch(t, g, "GOTUNE_MAXPROCS=floor")
+
+	w.expect(t, "first line: 300MiB limit, GOMEMLIMIT 90% of it, GOMAXPROCS 1", func(l watchLine) bool {
+		return is(l.Memory.Limit, 300<<20) && is(l.Memory.GOMEMLIMIT, ninety(300<<20)) &&
+			l.CPU.Quota != nil && *l.CPU.Quota == 1 && l.CPU.GOMAXPROCS == 1
+	})
+	steps := []struct {
+		name   string
+		change func()
+		ok     func(watchLine) bool
+	}{
+		{"memory lowered to 200MiB", func() { g.SetMemory(t, 200<<20) }, func(l watchLine) bool {
+			return is(l.Memory.Limit, 200<<20) && is(l.Memory.GOMEMLIMIT, ninety(200<<20))
+		}},
+		{"memory raised to 400MiB", func() { g.SetMemory(t, 400<<20) }, func(l watchLine) bool {
+			return is(l.Memory.Limit, 400<<20) && is(l.Memory.GOMEMLIMIT, ninety(400<<20))
+		}},
+		{"CPU quota raised to 2", func() { g.SetCPU(t, 200000, 100000) }, func(l watchLine) bool {
+			return l.CPU.Quota != nil && *l.CPU.Quota == 2 && l.CPU.GOMAXPROCS == 2
+		}},
+		{"CPU quota lowered to 1", func() { g.SetCPU(t, 100000, 100000) }, func(l watchLine) bool {
+			return l.CPU.Quota != nil && *l.CPU.Quota == 1 && l.CPU.GOMAXPROCS == 1
+		}},
+		{"memory limit removed: GOMEMLIMIT back to none", func() { g.SetMemory(t, -1) }, func(l watchLine) bool {
+			return l.Memory.Limit == nil && l.Memory.GOMEMLIMIT == nil
+		}},
+		{"memory limit back", func() { g.SetMemory(t, 250<<20) }, func(l watchLine) bool {
+			return is(l.Memory.Limit, 250<<20) && is(l.Memory.GOMEMLIMIT, ninety(250<<20))
+		}},
+	}
+	for _, s := range steps {
+		s.change()
+		w.expect(t, s.name, s.ok)
+	}
+	if l := w.last; l.Pressure.Level.String() != "none" {
+		t.Errorf("pressure level %s in an idle command, want none", l.Pressure.Level)
+	}
+
+	// SIGTERM ends it cleanly.
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for range w.lines {
+	}
+	if err := w.cmd.Wait(); err != nil {
+		t.Errorf("tune -watch after SIGTERM: %v, want exit status 0\nstderr:\n%s", err, w.stderr.String())
+	}
+	// Each change was one Info line naming old → new and the source.
+	log := w.stderr.String()
+	for _, want := range []string{
+		"memory limit 300MiB → 200MiB, GOMEMLIMIT 270MiB → 180MiB (set: 0.9 × own group's limit from " + filepath.Join(g.Memory, "memory.limit_in_bytes"),
+		"memory limit 400MiB → none, GOMEMLIMIT 360MiB → none (restored",
+		"CPU quota 1 → 2, GOMAXPROCS 1 → 2 (set: floor of own group's quota 2 from " + filepath.Join(g.CPU, "cpu.cfs_quota_us"),
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+func TestWatchEnvironmentWins(t *testing.T) {
+	g := cgrouptest.New(t)
+	g.SetMemory(t, 300<<20)
+	g.SetCPU(t, 100000, 100000)
+	w := startWatch(t, g, "GOMEMLIMIT=100MiB", "GOMAXPROCS=2", "GOTUNE_MAXPROCS=floor")
+
+	w.expect(t, "first line: GOMEMLIMIT and GOMAXPROCS from the environment", func(l watchLine) bool {
+		return is(l.Memory.Limit, 300<<20) && is(l.Memory.GOMEMLIMIT, 100<<20) && l.CPU.GOMAXPROCS == 2
+	})
+	g.SetMemory(t, 200<<20)
+	g.SetCPU(t, 150000, 100000)
+	w.expect(t, "limits followed, GOMEMLIMIT and GOMAXPROCS left as the environment says", func(l watchLine) bool {
+		if l.Memory.GOMEMLIMIT == nil || *l.Memory.GOMEMLIMIT != 100<<20 || l.CPU.GOMAXPROCS != 2 {
+			t.Errorf("the environment lost: %s", describe(l))
+		}
+		return is(l.Memory.Limit, 200<<20) && l.CPU.Quota != nil && *l.CPU.Quota == 1.5
+	})
+}
+
+// TestWatchUsage checks the flag combination -watch refuses.
+func TestWatchUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-watch", "-root", t.TempDir()}, &stdout, &stderr); code != 2 {
+		t.Errorf("tune -watch -root: exit %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), "-watch") {
+		t.Errorf("usage error does not name -watch: %q", stderr.String())
+	}
+}
+
+// TestWatchInProcess runs watch itself until its context ends: the first
+// line is the state after Init, -json puts the full report before it.
+func TestWatchInProcess(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() {
+		code := watch(ctx, pw, io.Discard, true)
+		pw.Close()
+		done <- code
+	}()
+	sc := bufio.NewScanner(pr)
+	var rep struct {
+		Cgroup struct{ Mode string }
+		CPU    struct{ GOMAXPROCS int }
+	}
+	if !sc.Scan() || json.Unmarshal(sc.Bytes(), &rep) != nil || rep.Cgroup.Mode == "" || rep.CPU.GOMAXPROCS == 0 {
+		t.Fatalf("first line is not the report: %q", sc.Bytes())
+	}
+	var l watchLine
+	if !sc.Scan() || json.Unmarshal(sc.Bytes(), &l) != nil || l.CPU.GOMAXPROCS == 0 || l.Time.IsZero() {
+		t.Fatalf("second line is not a watch line: %q", sc.Bytes())
+	}
+	cancel()
+	go io.Copy(io.Discard, pr)
+	if code := <-done; code != 0 && code != 1 {
+		t.Errorf("watch returned %d", code)
+	}
+}
