@@ -1,0 +1,68 @@
+package tune_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/runtimehooks/tune"
+)
+
+// A server that stops cleanly on SIGTERM: hooks run in reverse order of
+// registration, so the server stops taking requests before the database
+// closes, all within the 20s the orchestrator allows.
+func ExampleShutdown() {
+	db := openExampleDB()
+	tune.OnShutdown("database", db.Close)
+
+	srv := &http.Server{Addr: ":8080"}
+	tune.OnShutdown("http server", srv.Shutdown)
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("serve", "err", err)
+		}
+	}()
+
+	ctx := tune.ShutdownContext()
+	<-ctx.Done() // from here, a second SIGTERM ends the program at once
+	slog.Info("shutting down", "cause", context.Cause(ctx))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tune.Shutdown(ctx); err != nil {
+		slog.Error("shutdown", "err", err) // names each hook that failed
+	}
+}
+
+type exampleDB struct{}
+
+func openExampleDB() *exampleDB                    { return &exampleDB{} }
+func (*exampleDB) Close(ctx context.Context) error { return nil }
+
+// exampleConn is a resource whose Close its users sometimes forget.
+type exampleConn struct {
+	untrack func()
+}
+
+// dialExample tracks every connection it returns: one dropped without
+// Close shows up in gotune_leaked_objects_total{kind="Conn"} and in a Warn
+// line naming this file and line.
+func dialExample() *exampleConn {
+	c := &exampleConn{}
+	c.untrack = tune.Track(c, "Conn")
+	return c
+}
+
+// Close releases the connection; the receiver keeps c reachable until
+// untrack has run.
+func (c *exampleConn) Close() error {
+	c.untrack()
+	return nil
+}
+
+func ExampleTrack() {
+	c := dialExample()
+	defer c.Close()
+}
