@@ -97,20 +97,35 @@ func TestServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(get("/version")), &v); err != nil || v["go_version"] == nil {
 		t.Errorf("/version: %v %v", err, v)
 	}
-	metrics := get("/metrics")
 	wantProcs := min(runtime.NumCPU(), 2) // the runtime's rule for 1.5 CPUs
-	for _, want := range []string{
+	wants := []string{
 		"\ngotune_cgroup_memory_limit_bytes 2.68435456e+08\n",
 		"\ngotune_cgroup_cpu_quota_cores 1.5\n",
 		"\ngo_gc_gomemlimit_bytes 2.4159191e+08\n", // 90% of 256 MiB, truncated
 		"\ngo_sched_gomaxprocs_threads " + strconv.Itoa(wantProcs) + "\n",
 		"\ngotune_info{",
 		"\ngotune_build_info{",
+		"\ngotune_memory_pressure ",
+		"\ngotune_gc_cpu_fraction ",
 		"\ngo_goroutines ",
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+	}
+	// The pressure series appear with tune's first measurement: poll.
+	var missing []string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		metrics := get("/metrics")
+		missing = missing[:0]
+		for _, w := range wants {
+			if !strings.Contains(metrics, w) {
+				missing = append(missing, strings.TrimSpace(w))
+			}
 		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // polling /metrics until the deadline
+	}
+	if len(missing) > 0 {
+		t.Errorf("/metrics lacks %q", missing)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
