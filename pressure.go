@@ -224,7 +224,15 @@ func (m *pressureMeter) measure(now time.Time) (PressureEvent, bool) {
 	}
 	ev.GOMEMLIMIT = int64(min(m.uint(mGOMEMLIMIT), math.MaxInt64))
 
-	raw := pressureLevel(ev.InUseFraction(), ev.GCCPUFraction, ev.LimiterEngaged)
+	changed := m.settle(pressureLevel(ev.InUseFraction(), ev.GCCPUFraction, ev.LimiterEngaged))
+	ev.Level, ev.Previous = m.level, m.prev
+	return ev, changed
+}
+
+// settle moves the reported level towards raw, the level of one
+// measurement: up at once, down only after a whole window of lower ones.
+// It reports whether the level changed.
+func (m *pressureMeter) settle(raw PressureLevel) bool {
 	was := m.level
 	switch {
 	case raw > m.level:
@@ -240,8 +248,7 @@ func (m *pressureMeter) measure(now time.Time) (PressureEvent, bool) {
 	if m.level != was {
 		m.prev = was
 	}
-	ev.Level, ev.Previous = m.level, m.prev
-	return ev, m.level != was
+	return m.level != was
 }
 
 // pressureLevel applies the thresholds to one measurement.

@@ -1,0 +1,513 @@
+package tune
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runtimehooks/tune/internal/cgroup"
+)
+
+// isolate saves what Init changes in this process and restores it when the
+// test ends, so tests that drive the loop by hand do not leak into others.
+func isolate(t *testing.T) {
+	t.Helper()
+	state.mu.Lock()
+	stopLocked()
+	rep, inited, origMem, memSet, procsSet, baseProcs, rtAware :=
+		state.report, state.inited, state.origMem, state.memSet, state.procsSet, state.baseProcs, state.rtAware
+	state.mu.Unlock()
+	mem := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() {
+		state.mu.Lock()
+		stopLocked()
+		state.report, state.inited, state.origMem, state.memSet, state.procsSet, state.baseProcs, state.rtAware =
+			rep, inited, origMem, memSet, procsSet, baseProcs, rtAware
+		state.mu.Unlock()
+		debug.SetMemoryLimit(mem)
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.SetDefaultGOMAXPROCS()
+		}
+		setPressure(PressureEvent{})
+	})
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// v2Tree writes a cgroup v2 snapshot with the process in /app and returns
+// its root and the group's directory.
+func v2Tree(t *testing.T, memMax, cpuMax string) (root, app string) {
+	t.Helper()
+	root = t.TempDir()
+	app = filepath.Join(root, "sys/fs/cgroup/app")
+	files := map[string]string{
+		"proc/self/cgroup":                     "0::/app\n",
+		"proc/self/mountinfo":                  "32 22 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate\n",
+		"sys/fs/cgroup/cgroup.controllers":     "cpu memory\n",
+		"sys/fs/cgroup/app/cgroup.controllers": "cpu memory\n",
+		"sys/fs/cgroup/app/memory.max":         memMax,
+		"sys/fs/cgroup/app/memory.high":        "max\n",
+		"sys/fs/cgroup/app/cpu.max":            cpuMax,
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root, app
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fixtureLoop does what Init does, over the snapshot at root, and returns
+// the loop without starting its goroutine: the test calls tick.
+func fixtureLoop(t *testing.T, c config) *refresher {
+	t.Helper()
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	rep, rd, lim := detect(c, true)
+	if rd == nil {
+		t.Fatalf("discovery over %s: %v", c.root, rep.discoverErr)
+	}
+	applyLocked(&rep)
+	rep.Applied = true
+	state.report, state.inited = rep, true
+	r := newRefresher(c, rd, lim)
+	t.Cleanup(func() {
+		r.stopped.Store(true)
+		r.rd.Close()
+	})
+	return r
+}
+
+// TestRefreshFollowsFiles drives the loop over a snapshot whose files the
+// test rewrites: what real cgroups cannot show (garbage content) and the
+// bookkeeping (report, counts, log lines) in detail. The real-kernel tests
+// of the same are in cmd/tune (tune -watch).
+func TestRefreshFollowsFiles(t *testing.T) {
+	isolate(t)
+	const before = 123456789 // a GOMEMLIMIT the program had before tune
+	debug.SetMemoryLimit(before)
+	state.mu.Lock()
+	state.memSet, state.procsSet, state.baseProcs = false, false, 0
+	state.mu.Unlock()
+
+	root, app := v2Tree(t, "314572800\n", "100000 100000\n")
+	var logs logBuffer
+	c, errs := loadConfig(Options{Root: root, MaxProcs: ProcsFloor, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, func(string) string { return "" })
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	r := fixtureLoop(t, c)
+	if got := debug.SetMemoryLimit(-1); got != 283115520 {
+		t.Fatalf("GOMEMLIMIT after the first apply = %d, want 283115520", got)
+	}
+	now := time.Now()
+	tick := func() {
+		now = now.Add(c.refresh)
+		r.tick(now)
+	}
+	ticks0, errs0 := refreshCounts()
+
+	write(t, filepath.Join(app, "memory.max"), "209715200\n")
+	write(t, filepath.Join(app, "cpu.max"), "200000 100000\n")
+	tick()
+	if got := debug.SetMemoryLimit(-1); got != 188743680 {
+		t.Errorf("GOMEMLIMIT after lowering memory.max = %d, want 188743680", got)
+	}
+	if got := runtime.GOMAXPROCS(0); got != min(2, runtime.NumCPU()) {
+		t.Errorf("GOMAXPROCS after raising cpu.max to 2 = %d, want %d", got, min(2, runtime.NumCPU()))
+	}
+	cur := Current()
+	if cur.Memory.Limit != 209715200 || cur.Memory.Before != 283115520 || cur.Memory.GOMEMLIMIT != 188743680 ||
+		cur.Memory.Source != filepath.Join(app, "memory.max") {
+		t.Errorf("report after the change: %+v", cur.Memory)
+	}
+
+	// Garbage: the last good values stay, every failed tick is counted,
+	// the error is logged once.
+	write(t, filepath.Join(app, "memory.max"), "garbage\n")
+	for range 3 {
+		tick()
+	}
+	if got := debug.SetMemoryLimit(-1); got != 188743680 {
+		t.Errorf("GOMEMLIMIT after memory.max turned to garbage = %d, want the last good 188743680", got)
+	}
+	ticks, errs1 := refreshCounts()
+	if ticks-ticks0 != 4 || errs1-errs0 != 3 {
+		t.Errorf("refreshCounts moved by %d ticks, %d errors; want 4, 3", ticks-ticks0, errs1-errs0)
+	}
+	if n := strings.Count(logs.String(), "garbage"); n != 1 {
+		t.Errorf("the memory.max error was logged %d times, want once:\n%s", n, logs.String())
+	}
+	// Fixed again, to the same value: nothing to change, nothing logged.
+	lines := strings.Count(logs.String(), "\n")
+	write(t, filepath.Join(app, "memory.max"), "209715200\n")
+	tick()
+	if n := strings.Count(logs.String(), "\n"); n != lines {
+		t.Errorf("a tick with no change logged:\n%s", logs.String())
+	}
+
+	// Removed: back to what it was before tune set it.
+	write(t, filepath.Join(app, "memory.max"), "max\n")
+	tick()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("GOMEMLIMIT after the limit was removed = %d, want %d (from before tune)", got, before)
+	}
+	if cur := Current(); cur.Memory.Action != "restored" || cur.Memory.Limit != 0 {
+		t.Errorf("report after removal: %+v", cur.Memory)
+	}
+	// And back again: tune sets it again, and would restore the same value.
+	write(t, filepath.Join(app, "memory.max"), "104857600\n")
+	tick()
+	if got := debug.SetMemoryLimit(-1); got != 94371840 {
+		t.Errorf("GOMEMLIMIT after a new limit = %d, want 94371840", got)
+	}
+
+	log := logs.String()
+	for _, want := range []string{
+		"memory limit 300MiB → 200MiB, GOMEMLIMIT 270MiB → 180MiB (set: 0.9 × own group's limit from " + filepath.Join(app, "memory.max"),
+		"CPU quota 1 → 2, GOMAXPROCS 1 → 2",
+		"memory limit 200MiB → none, GOMEMLIMIT 180MiB → 117.7MiB (restored",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// TestRefreshEnvironmentWins: GOMEMLIMIT and GOMAXPROCS in the environment
+// are never overridden by the loop.
+func TestRefreshEnvironmentWins(t *testing.T) {
+	isolate(t)
+	t.Setenv("GOMEMLIMIT", "100MiB")
+	t.Setenv("GOMAXPROCS", "2")
+	debug.SetMemoryLimit(100 << 20)
+	root, app := v2Tree(t, "314572800\n", "100000 100000\n")
+	c, _ := loadConfig(Options{Root: root, MaxProcs: ProcsFloor, Logger: discardLogger()}, func(string) string { return "" })
+	r := fixtureLoop(t, c)
+	procs := runtime.GOMAXPROCS(0)
+	write(t, filepath.Join(app, "memory.max"), "209715200\n")
+	write(t, filepath.Join(app, "cpu.max"), "300000 100000\n")
+	r.tick(time.Now())
+	if got := debug.SetMemoryLimit(-1); got != 100<<20 {
+		t.Errorf("GOMEMLIMIT = %d, want the environment's %d", got, 100<<20)
+	}
+	if got := runtime.GOMAXPROCS(0); got != procs {
+		t.Errorf("GOMAXPROCS = %d, want it left at %d", got, procs)
+	}
+	if cur := Current(); cur.Memory.Limit != 209715200 || !strings.Contains(cur.Memory.Reason, "GOMEMLIMIT=100MiB") {
+		t.Errorf("report: %+v", cur.Memory)
+	}
+}
+
+// realLoop is a loop over this machine's cgroups (or, where there are none,
+// a snapshot), ready to tick, with nothing to change.
+func realLoop(tb testing.TB) *refresher {
+	tb.Helper()
+	root := "/"
+	layout, err := cgroup.Discover(root)
+	if err != nil {
+		tb.Logf("no cgroups here (%v): using a snapshot", err)
+		root = "testdata/v2-child-tighter"
+		if layout, err = cgroup.Discover(root); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rd := layout.Open()
+	c, _ := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
+	r := newRefresher(c, rd, rd.Read())
+	tb.Cleanup(func() {
+		r.stopped.Store(true)
+		r.rd.Close()
+	})
+	return r
+}
+
+// TestRefreshTickAllocs: a tick with no change allocates nothing.
+func TestRefreshTickAllocs(t *testing.T) {
+	isolate(t)
+	r := realLoop(t)
+	if len(r.rd.Files()) == 0 {
+		t.Fatal("the reader has no files open: nothing would be measured")
+	}
+	now := time.Now()
+	r.tick(now)
+	if n := testing.AllocsPerRun(200, func() {
+		now = now.Add(time.Second)
+		r.tick(now)
+	}); n != 0 {
+		t.Errorf("a refresh tick allocates %v times, want 0", n)
+	}
+	// Without cgroups the loop measures pressure only, also for free.
+	p := newRefresher(r.c, nil, cgroup.Limits{})
+	if n := testing.AllocsPerRun(200, func() {
+		now = now.Add(time.Second)
+		p.tick(now)
+	}); n != 0 {
+		t.Errorf("a pressure-only tick allocates %v times, want 0", n)
+	}
+}
+
+// BenchmarkRefreshTick is one refresh tick with no change: re-reading the
+// open limit files and measuring the memory pressure.
+func BenchmarkRefreshTick(b *testing.B) {
+	r := realLoop(b)
+	b.Logf("files: %v", r.rd.Files())
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Second)
+		r.tick(now)
+	}
+}
+
+// loopRunning reports whether a refresh goroutine exists.
+func loopRunning() bool {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return bytes.Contains(buf[:n], []byte("(*refresher).run"))
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
+// TestStopEndsLoop: Init starts one loop, a second Init replaces it, Stop
+// ends it, and no goroutine is left behind.
+func TestStopEndsLoop(t *testing.T) {
+	isolate(t)
+	opts := Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: time.Millisecond}
+	for range 5 {
+		if _, err := Init(opts); err != nil {
+			t.Logf("Init: %v", err)
+		}
+	}
+	ticks, _ := refreshCounts()
+	waitFor(t, "the loop ticks", func() bool { n, _ := refreshCounts(); return n > ticks+3 })
+	if p := Pressure(); p.Time.IsZero() || p.GOMEMLIMIT != debug.SetMemoryLimit(-1) {
+		t.Errorf("Pressure() after Init = %+v, want a measurement with GOMEMLIMIT %d", p, debug.SetMemoryLimit(-1))
+	}
+	Stop()
+	waitFor(t, "no refresh goroutine after Stop", func() bool { return !loopRunning() })
+
+	// A disabled loop starts nothing.
+	opts.RefreshInterval = -1
+	Init(opts)
+	if loopRunning() {
+		t.Error("RefreshInterval -1 started a loop")
+	}
+	Stop()
+}
+
+// TestRefreshRace runs Init, Stop, the loop, Pressure and Current at once;
+// its value is under the race detector (CI runs go test -race).
+func TestRefreshRace(t *testing.T) {
+	isolate(t)
+	var calls atomic.Int64
+	opts := Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: time.Millisecond,
+		OnPressure: func(PressureEvent) { calls.Add(1) }}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				switch i {
+				case 0:
+					Init(opts)
+				case 1:
+					Stop()
+					Init(opts)
+				case 2:
+					_ = Pressure().Level.String()
+					refreshCounts()
+				default:
+					_ = Current().String()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	Stop()
+	waitFor(t, "no refresh goroutine after Stop", func() bool { return !loopRunning() })
+	if Current().CPU.GOMAXPROCS != runtime.GOMAXPROCS(0) {
+		t.Errorf("Current() GOMAXPROCS %d, runtime %d", Current().CPU.GOMAXPROCS, runtime.GOMAXPROCS(0))
+	}
+}
+
+func TestPressureLevelThresholds(t *testing.T) {
+	tests := []struct {
+		inUse, gc float64
+		limiter   bool
+		want      PressureLevel
+	}{
+		{0, 0, false, PressureNone},
+		{0.5, 0.25, false, PressureNone},      // a busy allocator with room
+		{0.99, 0.10, false, PressureNone},     // GOGC=off against the limit, cheap GC
+		{0.89, 0.45, false, PressureNone},     // heavy GC, room left
+		{0.90, 0.30, false, PressureHigh},     // against the limit, GC heavy
+		{0.10, 0.50, false, PressureHigh},     // GC takes half the CPU
+		{0.94, 0.60, false, PressureHigh},     // not yet at the limit
+		{0.95, 0.50, false, PressureCritical}, // at the limit, GC takes half
+		{0.20, 0.05, true, PressureCritical},  // the runtime's limiter engaged
+		{0, 0, true, PressureCritical},
+	}
+	for _, tt := range tests {
+		if got := pressureLevel(tt.inUse, tt.gc, tt.limiter); got != tt.want {
+			t.Errorf("pressureLevel(in use %v, gc %v, limiter %v) = %v, want %v", tt.inUse, tt.gc, tt.limiter, got, tt.want)
+		}
+	}
+}
+
+func TestPressureSettle(t *testing.T) {
+	const N, H, C = PressureNone, PressureHigh, PressureCritical
+	tests := []struct {
+		name string
+		raw  []PressureLevel
+		want []PressureLevel
+	}{
+		{"up at once", []PressureLevel{N, H, C}, []PressureLevel{N, H, C}},
+		{"down after a whole window (3 here)", []PressureLevel{C, N, N, N, N}, []PressureLevel{C, C, C, N, N}},
+		{"a relapse restarts the count", []PressureLevel{H, N, N, H, N, N, N}, []PressureLevel{H, H, H, H, H, H, N}},
+		{"down one step", []PressureLevel{C, H, H, H}, []PressureLevel{C, C, C, H}},
+	}
+	for _, tt := range tests {
+		m := &pressureMeter{calm: 3}
+		var got []PressureLevel
+		for _, raw := range tt.raw {
+			m.settle(raw)
+			got = append(got, m.level)
+		}
+		if !equal(got, tt.want) {
+			t.Errorf("%s: levels %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func equal[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestOnPressureSerialized: two loops (an old one and the one replacing
+// it) announcing at once never run OnPressure concurrently, and a stopped
+// loop does not call it at all.
+func TestOnPressureSerialized(t *testing.T) {
+	var inside, most, calls atomic.Int64
+	cb := func(PressureEvent) {
+		n := inside.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		for range 100 {
+			runtime.Gosched()
+		}
+		calls.Add(1)
+		inside.Add(-1)
+	}
+	c, _ := loadConfig(Options{Logger: discardLogger(), OnPressure: cb}, func(string) string { return "" })
+	loops := []*refresher{{c: c}, {c: c}, {c: c}}
+	loops[2].stopped.Store(true)
+	var wg sync.WaitGroup
+	for _, r := range loops {
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.pressureChanged(PressureEvent{Level: PressureHigh})
+			}()
+		}
+	}
+	wg.Wait()
+	if most.Load() != 1 {
+		t.Errorf("OnPressure ran %d at once, want 1", most.Load())
+	}
+	if calls.Load() != 40 {
+		t.Errorf("OnPressure called %d times, want 40 (none from the stopped loop)", calls.Load())
+	}
+}
+
+func TestPressureEventString(t *testing.T) {
+	ev := PressureEvent{Level: PressureCritical, Previous: PressureHigh, GCCPUFraction: 0.52,
+		MemoryInUse: 260 << 20, GOMEMLIMIT: 270 << 20, LimiterEngaged: true}
+	want := "memory pressure critical (was high): Go memory in use 260MiB of GOMEMLIMIT 270MiB (96%), GC CPU 52% over 10s, GC CPU limiter engaged: true"
+	if got := ev.String(); got != want {
+		t.Errorf("String() = %q\nwant        %q", got, want)
+	}
+	for _, l := range []PressureLevel{PressureNone, PressureHigh, PressureCritical} {
+		b, _ := l.MarshalText()
+		var back PressureLevel
+		if err := back.UnmarshalText(b); err != nil || back != l {
+			t.Errorf("%v: MarshalText %q, UnmarshalText → %v, %v", l, b, back, err)
+		}
+	}
+	var l PressureLevel
+	if err := l.UnmarshalText([]byte("severe")); err == nil || !strings.Contains(err.Error(), "severe") {
+		t.Errorf("UnmarshalText(severe) = %v, want an error naming the value", err)
+	}
+}
+
+// BenchmarkPressureMeasure is the pressure part of a tick alone: one
+// runtime/metrics read and the window arithmetic.
+func BenchmarkPressureMeasure(b *testing.B) {
+	m := newPressureMeter(time.Second)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Second)
+		m.measure(now)
+	}
+}
