@@ -46,7 +46,11 @@ func ParseMountInfo(data []byte) ([]Mount, []error) {
 // system type, the source and the super options (which we take to the end of
 // the line, whatever it holds).
 func parseMountLine(line string) (Mount, bool, error) {
-	fields := strings.Fields(line)
+	// The kernel separates fields with spaces and escapes the space, tab,
+	// newline and backslash inside them; any other byte (a carriage return,
+	// a non-breaking space) is part of a path, so strings.Fields would
+	// split where the kernel did not.
+	fields := strings.FieldsFunc(line, func(r rune) bool { return r == ' ' })
 	sep := -1
 	for i := 6; i < len(fields); i++ {
 		if fields[i] == "-" {
