@@ -11,6 +11,7 @@ import (
 	"runtime/metrics"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -409,4 +410,37 @@ func BenchmarkGather(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestLeakedObjectsSeries leaks a tracked object for real (collected
+// without its done being called) and waits for the counter to show it.
+func TestLeakedObjectsSeries(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newTuneCollector())
+	const closedKind, leakedKind = "metrics-test-closed", "metrics-test-leaked"
+	closed := new([64]byte)
+	Track(closed, closedKind)()
+	func() {
+		obj := new([64]byte)
+		Track(obj, leakedKind)
+	}()
+	count := func() map[string]float64 {
+		got := map[string]float64{}
+		for _, m := range families(t, reg)["gotune_leaked_objects_total"].GetMetric() {
+			got[labelsOf(m)["kind"]] = m.GetCounter().GetValue()
+		}
+		return got
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for count()[leakedKind] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("gotune_leaked_objects_total{kind=%q} did not reach 1 within 10s: %v", leakedKind, count())
+		}
+		runtime.GC() // the leak shows when the collector finds the object
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n, ok := count()[closedKind]; !ok || n != 0 {
+		t.Errorf("gotune_leaked_objects_total{kind=%q} = %v (present %v), want 0", closedKind, n, ok)
+	}
+	runtime.KeepAlive(closed)
 }
