@@ -1,0 +1,204 @@
+package main
+
+// Tests of the built command's dry run (-root over the snapshots in the
+// repository's testdata/), its -json output and its exit status.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runTuneBin runs the command at bin with args in a clean environment and
+// returns its stdout, stderr and exit status.
+func runTuneBin(t *testing.T, bin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = rootTestEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return stdout.String(), stderr.String(), 0
+	case errors.As(err, &exit):
+		return stdout.String(), stderr.String(), exit.ExitCode()
+	default:
+		t.Fatalf("running %s %q: %v", bin, args, err)
+		return "", "", -1
+	}
+}
+
+// rootTestEnv is the test's environment without the variables that steer
+// tune or the Go runtime.
+func rootTestEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(k, "GOTUNE"), k == "GOMEMLIMIT", k == "GOMAXPROCS", k == "AUTOMEMLIMIT":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func fixtureDir(t *testing.T, name string) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "proc/self/mountinfo")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestRootDryRun(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "tune")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	t.Run("json", func(t *testing.T) {
+		tests := []struct {
+			snapshot string
+			exit     int
+			version  float64
+			limit    any // float64, or nil for JSON null
+			gomem    any
+			quota    any
+			errs     []string // substrings, one per expected error
+		}{
+			{"k8s-v2-cgroupns", 0, 2, float64(482344960), float64(482344960 * 9 / 10), 0.5, nil},
+			{"k8s-v1", 0, 1, float64(512 << 20), float64((512 << 20) * 9 / 10), 0.5, nil},
+			// no limit at all is not an error
+			{"v2-host", 0, 2, nil, nil, nil, nil},
+			// a part with an error: exit 1, the report still printed, the other part decided
+			{"v2-garbage-memory", 1, 2, nil, nil, 2.5, []string{`memory.max: "garbage" is not a number`}},
+			{"v1-zero-cpu", 1, 1, float64(512 << 20), float64((512 << 20) * 9 / 10), nil, []string{"cpu.cfs_quota_us: a quota of 0 is not applied"}},
+			{"no-mounts", 1, 0, nil, nil, nil, []string{"memory (cgroup v2): not mounted", "cpu (cgroup v2): not mounted"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.snapshot, func(t *testing.T) {
+				root := fixtureDir(t, tt.snapshot)
+				stdout, stderr, code := runTuneBin(t, bin, "-json", "-root", root)
+				if code != tt.exit {
+					t.Errorf("exit status %d, want %d; stderr: %s", code, tt.exit, stderr)
+				}
+				var doc struct {
+					Cgroup  map[string]any `json:"cgroup"`
+					Memory  map[string]any `json:"memory"`
+					CPU     map[string]any `json:"cpu"`
+					Applied *bool          `json:"applied"`
+					Errors  []string       `json:"errors"`
+				}
+				dec := json.NewDecoder(strings.NewReader(stdout))
+				if err := dec.Decode(&doc); err != nil {
+					t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)
+				}
+				if dec.More() {
+					t.Errorf("more than one JSON value on stdout:\n%s", stdout)
+				}
+				has := func(obj map[string]any, name, key string) any {
+					v, ok := obj[key]
+					if !ok {
+						t.Errorf("no key %s.%s in\n%s", name, key, stdout)
+					}
+					return v
+				}
+				if v := has(doc.Cgroup, "cgroup", "version"); v != tt.version {
+					t.Errorf("cgroup.version = %v, want %v", v, tt.version)
+				}
+				if v := has(doc.Memory, "memory", "limit_bytes"); v != tt.limit {
+					t.Errorf("memory.limit_bytes = %v, want %v", v, tt.limit)
+				}
+				// The child runs without GOMEMLIMIT, so "unchanged" is unlimited: null.
+				if v := has(doc.Memory, "memory", "gomemlimit_bytes"); v != tt.gomem {
+					t.Errorf("memory.gomemlimit_bytes = %v, want %v", v, tt.gomem)
+				}
+				if v := has(doc.CPU, "cpu", "quota_cores"); v != tt.quota {
+					t.Errorf("cpu.quota_cores = %v, want %v", v, tt.quota)
+				}
+				if v, ok := has(doc.CPU, "cpu", "gomaxprocs").(float64); !ok || v < 1 {
+					t.Errorf("cpu.gomaxprocs = %v, want a positive number", v)
+				}
+				if doc.Applied == nil || *doc.Applied {
+					t.Errorf("applied = %v, want false for a dry run", doc.Applied)
+				}
+				if doc.Errors == nil || len(doc.Errors) != len(tt.errs) {
+					t.Fatalf("errors = %#v, want %d (an empty array when none):\n%s", doc.Errors, len(tt.errs), stdout)
+				}
+				for i, want := range tt.errs {
+					if !strings.Contains(doc.Errors[i], want) || !strings.Contains(doc.Errors[i], root) && !strings.Contains(want, "not mounted") {
+						t.Errorf("error %q, want it to contain %q and name the file under %s", doc.Errors[i], want, root)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("human", func(t *testing.T) {
+		root := fixtureDir(t, "v2-garbage-cpu")
+		stdout, _, code := runTuneBin(t, bin, "-root", root)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		for _, want := range []string{"dry run over snapshot " + root, "v2", "536870912", `"1.5 100000"`} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("report does not contain %q:\n%s", want, stdout)
+			}
+		}
+		root = fixtureDir(t, "systemd-slice")
+		stdout, _, code = runTuneBin(t, bin, "-root", root)
+		if code != 0 {
+			t.Errorf("exit status %d, want 0", code)
+		}
+		for _, want := range []string{"805306368", filepath.Join(root, "sys/fs/cgroup/system.slice/foo.service/memory.high"), filepath.Join(root, "sys/fs/cgroup/system.slice/cpu.max")} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("report does not contain %q:\n%s", want, stdout)
+			}
+		}
+	})
+
+	t.Run("missing snapshot", func(t *testing.T) {
+		dir := t.TempDir()
+		stdout, _, code := runTuneBin(t, bin, "-json", "-root", dir)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		if !strings.Contains(stdout, filepath.Join(dir, "proc/self/cgroup")) {
+			t.Errorf("report does not name the missing file:\n%s", stdout)
+		}
+	})
+
+	t.Run("usage", func(t *testing.T) {
+		root := fixtureDir(t, "k8s-v2-cgroupns")
+		for _, args := range [][]string{
+			{"-bogus"},
+			{"-root", root, "extra"},
+			{"extra"},
+			{"-json=maybe"},
+			{"-root"},
+		} {
+			stdout, stderr, code := runTuneBin(t, bin, args...)
+			if code != 2 {
+				t.Errorf("%q: exit status %d, want 2", args, code)
+			}
+			if !strings.Contains(stderr, "usage: tune") {
+				t.Errorf("%q: stderr has no usage line:\n%s", args, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("%q: printed a report on bad usage:\n%s", args, stdout)
+			}
+		}
+	})
+}
