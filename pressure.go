@@ -14,12 +14,13 @@ type PressureLevel int
 const (
 	// PressureNone: the heap is well below GOMEMLIMIT and the GC is cheap.
 	PressureNone PressureLevel = iota
-	// PressureHigh: the heap presses against GOMEMLIMIT while the GC takes
-	// a large share of the CPU, or the GC takes half of it.
+	// PressureHigh: the GC takes half of the CPU (or the runtime's GC CPU
+	// limiter engaged), or the heap presses against GOMEMLIMIT while the GC
+	// takes a large share of the CPU.
 	PressureHigh
-	// PressureCritical: the GC CPU limiter has engaged, or the heap is at
-	// GOMEMLIMIT and the GC takes half of the CPU: the program is spending
-	// its time collecting garbage.
+	// PressureCritical: the heap is at GOMEMLIMIT and the GC takes half of
+	// the CPU or the limiter engaged: the program spends its time
+	// collecting garbage and is close to being killed for memory.
 	PressureCritical
 )
 
@@ -91,30 +92,32 @@ func (e PressureEvent) String() string {
 // GOMEMLIMIT limits: /memory/classes/total less the heap memory released to
 // the operating system.
 //
-// Measured on 2 CPUs: a program churning garbage as fast as it can with a
-// small steady heap spends 16-27% in the GC; one whose live heap grows into
-// GOMEMLIMIT climbs past 50% within seconds, its heap held at 95-100% of
-// the limit, and then the runtime's GC CPU limiter engages (and the heap
-// overshoots the limit). A healthy service, even one that runs with its
-// heap against GOMEMLIMIT on purpose (GOGC=off plus a limit), stays well
-// under 30%. So:
+// Measured on 2 CPUs: a busy service churning 200 MiB/s of garbage over a
+// small steady heap spends 3% in the GC (a loop that does nothing
+// but allocate, 20-27%, and on a loaded machine its assists can even engage
+// the limiter); a program whose live heap grows into GOMEMLIMIT climbs past
+// 30% within seconds, its heap held at 95-100% of the limit, and then the
+// runtime's GC CPU limiter engages (and the heap overshoots the limit). A
+// healthy service, even one that runs with its heap against GOMEMLIMIT on
+// purpose (GOGC=off plus a limit), stays well under 30%. So:
 //
-//	High:     in use ≥ 90% of GOMEMLIMIT and GC CPU ≥ 30%, or GC CPU ≥ 50%
-//	Critical: the GC CPU limiter engaged within the window,
-//	          or in use ≥ 95% of GOMEMLIMIT and GC CPU ≥ 50%
+//	High:     GC CPU ≥ 50%, or the GC CPU limiter engaged within the
+//	          window (the GC is eating the CPU), or in use ≥ 90% of
+//	          GOMEMLIMIT and GC CPU ≥ 30%
+//	Critical: in use ≥ 90% of GOMEMLIMIT and either the limiter engaged
+//	          within the window or GC CPU ≥ 50% (the GC is eating the CPU
+//	          because the heap cannot grow: an OOM kill is near)
 //
 // The GC CPU share counts once the window holds pressureMinSpan of data, so
 // the first GC cycles of a program do not count as a trend. A level is
 // entered at once and left only after a lower level has been measured for
 // a whole window, so a case on a boundary does not flap.
 const (
-	pressureWindow      = 10 * time.Second
-	pressureMinSpan     = time.Second
-	highInUse           = 0.90
-	highGCWithInUse     = 0.30
-	highGC              = 0.50
-	criticalInUse       = 0.95
-	criticalGCWithInUse = 0.50
+	pressureWindow  = 10 * time.Second
+	pressureMinSpan = time.Second
+	pressureInUse   = 0.90 // of GOMEMLIMIT: the heap cannot grow
+	pressureGCInUse = 0.30 // GC CPU share that is High with the heap at pressureInUse
+	pressureGC      = 0.50 // GC CPU share that is High on its own, Critical at pressureInUse
 )
 
 // The runtime/metrics samples the meter reads, in this order.
@@ -253,10 +256,11 @@ func (m *pressureMeter) settle(raw PressureLevel) bool {
 
 // pressureLevel applies the thresholds to one measurement.
 func pressureLevel(inUse, gc float64, limiter bool) PressureLevel {
+	full := inUse >= pressureInUse
 	switch {
-	case limiter, inUse >= criticalInUse && gc >= criticalGCWithInUse:
+	case full && (limiter || gc >= pressureGC):
 		return PressureCritical
-	case inUse >= highInUse && gc >= highGCWithInUse, gc >= highGC:
+	case limiter, gc >= pressureGC, full && gc >= pressureGCInUse:
 		return PressureHigh
 	}
 	return PressureNone

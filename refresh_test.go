@@ -394,10 +394,11 @@ func TestPressureLevelThresholds(t *testing.T) {
 		{0.89, 0.45, false, PressureNone},     // heavy GC, room left
 		{0.90, 0.30, false, PressureHigh},     // against the limit, GC heavy
 		{0.10, 0.50, false, PressureHigh},     // GC takes half the CPU
-		{0.94, 0.60, false, PressureHigh},     // not yet at the limit
-		{0.95, 0.50, false, PressureCritical}, // at the limit, GC takes half
-		{0.20, 0.05, true, PressureCritical},  // the runtime's limiter engaged
-		{0, 0, true, PressureCritical},
+		{0.20, 0.05, true, PressureHigh},      // the limiter engaged, heap has room
+		{0.89, 0.60, true, PressureHigh},      // both, just below the limit
+		{0.90, 0.50, false, PressureCritical}, // at the limit, GC takes half
+		{0.95, 0.10, true, PressureCritical},  // at the limit, the limiter engaged
+		{1.20, 0.30, true, PressureCritical},  // past it: the limiter let the heap overshoot
 	}
 	for _, tt := range tests {
 		if got := pressureLevel(tt.inUse, tt.gc, tt.limiter); got != tt.want {

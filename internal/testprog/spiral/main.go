@@ -4,7 +4,8 @@
 //
 //	-mode grow    grows its live heap until the cgroup's memory limit kills
 //	              it, churning garbage all along: a GC death spiral;
-//	-mode steady  keeps a small live heap and churns garbage for -for, then
+//	-mode steady  keeps a small live heap (16 MiB) and churns garbage at
+//	              -churn MiB/s, a busy but healthy service, for -for, then
 //	              prints {"event":"done",...} and exits.
 //
 // With -v it also prints tune.Pressure() every -every.
@@ -86,6 +87,7 @@ func main() {
 	mode := flag.String("mode", "steady", "grow or steady")
 	dur := flag.Duration("for", 10*time.Second, "how long steady runs")
 	rate := flag.Float64("rate", 8, "MiB/s of live heap growth past 60% of GOMEMLIMIT (grow)")
+	churnRate := flag.Float64("churn", 200, "MiB/s of garbage (steady)")
 	verbose := flag.Bool("v", false, "print tune.Pressure() every -every")
 	every := flag.Duration("every", 250*time.Millisecond, "sampling period for -v")
 	flag.Parse()
@@ -146,6 +148,10 @@ func main() {
 					kept = append(kept, chunk())
 				}
 				live = 16 << 20
+			}
+			// A busy service: garbage at -churn MiB/s (8 KiB a step).
+			if ahead := float64(i+1)*8/1024 - time.Since(start).Seconds()*(*churnRate); ahead > 0 {
+				time.Sleep(time.Duration(ahead / *churnRate * float64(time.Second)))
 			}
 			if i%1024 == 0 && time.Now().After(deadline) {
 				sink = kept

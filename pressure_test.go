@@ -1,0 +1,137 @@
+package tune_test
+
+// Real-process tests of the memory pressure levels: a child program
+// (internal/testprog/spiral) runs tune.Init inside a cgroup v1 group with a
+// memory limit and prints every OnPressure event as a JSON line.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runtimehooks/tune"
+	"github.com/runtimehooks/tune/internal/cgrouptest"
+)
+
+// spiralLine is what the spiral program prints.
+type spiralLine struct {
+	Event      string  `json:"event"`
+	Level      string  `json:"level"`
+	Previous   string  `json:"previous"`
+	GCCPU      float64 `json:"gc_cpu"`
+	InUse      uint64  `json:"in_use_bytes"`
+	GOMEMLIMIT int64   `json:"gomemlimit_bytes"`
+	Limiter    bool    `json:"limiter"`
+	Live       int64   `json:"live_bytes"`
+	Elapsed    float64 `json:"elapsed_s"`
+}
+
+// runSpiral starts the spiral program inside a fresh group with a 300 MiB
+// memory limit and a 100ms refresh, and returns its lines as they come.
+func runSpiral(t *testing.T, args ...string) (<-chan spiralLine, *exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	g := cgrouptest.New(t)
+	g.SetMemory(t, 300<<20)
+	cmd := g.Command(build(t, "./internal/testprog/spiral"), args...)
+	cmd.Env = append(cleanEnv(), "GOTUNE_REFRESH=100ms")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	lines := make(chan spiralLine, 1000)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var l spiralLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Errorf("spiral printed a line that is not JSON: %s", sc.Bytes())
+				continue
+			}
+			lines <- l
+		}
+	}()
+	return lines, cmd, &stderr
+}
+
+// TestPressureSpiral: a live heap growing into a cgroup memory limit of
+// 300 MiB is reported PressureCritical before the kernel kills it.
+func TestPressureSpiral(t *testing.T) {
+	lines, cmd, stderr := runSpiral(t, "-mode", "grow")
+	deadline := time.After(2 * time.Minute)
+	var seen []spiralLine
+	critical := false
+	for !critical {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				cmd.Wait()
+				t.Fatalf("the program ended (%v) without reporting critical pressure; events: %+v\nstderr:\n%s", cmd.ProcessState, seen, stderr)
+			}
+			seen = append(seen, l)
+			if l.Event == "pressure" && l.Level == "critical" {
+				critical = true
+			}
+		case <-deadline:
+			t.Fatalf("no critical pressure within 2 minutes; events: %+v\nstderr:\n%s", seen, stderr)
+		}
+	}
+	last := seen[len(seen)-1]
+	t.Logf("critical after %.1fs: live heap %d MiB, in use %d MiB of GOMEMLIMIT %d MiB, GC CPU %.0f%%, limiter %v",
+		last.Elapsed, last.Live>>20, last.InUse>>20, last.GOMEMLIMIT>>20, 100*last.GCCPU, last.Limiter)
+	if want := int64(0.9 * float64(300<<20)); last.GOMEMLIMIT != want {
+		t.Errorf("GOMEMLIMIT in the event = %d, want %d (tune's 90%% of the group's limit)", last.GOMEMLIMIT, want)
+	}
+	if float64(last.InUse) < 0.9*float64(last.GOMEMLIMIT) || !(last.Limiter || last.GCCPU >= 0.5) {
+		t.Errorf("critical without its numbers: %+v", last)
+	}
+	// The program is then killed by the kernel, or by the test.
+	cmd.Process.Kill()
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Errorf("the growing program ended with %v, want killed", err)
+	}
+	if !strings.Contains(stderr.String(), "WARN tune: memory pressure critical") {
+		t.Errorf("no Warn line for critical pressure:\n%s", stderr)
+	}
+}
+
+// TestPressureSteady: a program with a small steady live heap, churning
+// garbage as fast as it can for longer than the 10s window, stays at
+// PressureNone throughout.
+func TestPressureSteady(t *testing.T) {
+	lines, cmd, stderr := runSpiral(t, "-mode", "steady", "-for", "12s", "-v", "-every", "1s")
+	var seen []spiralLine
+	for l := range lines {
+		seen = append(seen, l)
+		if l.Level != tune.PressureNone.String() {
+			t.Errorf("pressure %s with a steady 16 MiB heap: %+v", l.Level, l)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("steady program: %v\nstderr:\n%s", err, stderr)
+	}
+	if len(seen) < 10 || seen[len(seen)-1].Event != "max" {
+		t.Fatalf("steady program did not run to its end: %+v", seen)
+	}
+	var gc float64
+	for _, l := range seen {
+		gc = max(gc, l.GCCPU)
+	}
+	t.Logf("steady: highest GC CPU share over the window %.0f%%", 100*gc)
+	if gc == 0 {
+		t.Error("GC CPU share never measured above 0 in a program that collects all the time")
+	}
+}
