@@ -298,3 +298,31 @@ func TestWatchInProcess(t *testing.T) {
 		t.Errorf("watch returned %d", code)
 	}
 }
+
+// TestWatchRediscovers: when the process is moved to another group and its
+// old group is removed, the limit files go stale and discovery runs again.
+func TestWatchRediscovers(t *testing.T) {
+	a := cgrouptest.New(t)
+	a.SetMemory(t, 300<<20)
+	b := cgrouptest.New(t)
+	b.SetMemory(t, 200<<20)
+	w := startWatch(t, a)
+	w.expect(t, "first line: group a's 300MiB", func(l watchLine) bool { return is(l.Memory.Limit, 300<<20) })
+
+	pid := fmt.Sprint(w.cmd.Process.Pid)
+	cgrouptest.Write(t, b.Memory, "cgroup.procs", pid)
+	cgrouptest.Write(t, b.CPU, "cgroup.procs", pid)
+	for _, dir := range []string{a.Memory, a.CPU} {
+		if err := os.Remove(dir); err != nil {
+			t.Fatalf("removing the old group: %v", err)
+		}
+	}
+	w.expect(t, "group b's 200MiB after rediscovery", func(l watchLine) bool {
+		return is(l.Memory.Limit, 200<<20) && is(l.Memory.GOMEMLIMIT, ninety(200<<20))
+	})
+	log := w.stderr.String()
+	t.Logf("tune -watch log:\n%s", log)
+	if !strings.Contains(log, "discovered again: memory group "+b.Memory) {
+		t.Errorf("no log line for the rediscovery:\n%s", log)
+	}
+}
