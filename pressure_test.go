@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,4 +136,28 @@ func TestPressureSteady(t *testing.T) {
 	if gc == 0 {
 		t.Error("GC CPU share never measured above 0 in a program that collects all the time")
 	}
+}
+
+// ExamplePressure sheds load while the GC is eating the CPU, and fails the
+// health check when an OOM kill is near.
+func ExamplePressure() {
+	var shed atomic.Bool
+	tune.Init(tune.Options{
+		// Called on every change of level, never concurrently with itself.
+		OnPressure: func(ev tune.PressureEvent) { shed.Store(ev.Level >= tune.PressureHigh) },
+	})
+	defer tune.Stop()
+
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if p := tune.Pressure(); p.Level == tune.PressureCritical {
+			http.Error(w, p.String(), http.StatusServiceUnavailable)
+		}
+	})
+	http.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
+		if shed.Load() {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		// ...
+	})
 }
