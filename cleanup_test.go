@@ -283,27 +283,35 @@ func TestTrack(t *testing.T) {
 	}), nil)))
 	t.Cleanup(func() { leakLogger.Store(prev) })
 
+	// Kinds of their own on each run, so that -count=N starts from zero.
+	run := trackRuns.Add(1)
+	closedKind, leakedKind := fmt.Sprintf("test.closed.%d", run), fmt.Sprintf("test.leaked.%d", run)
 	for range 12 {
-		openConn("test.closed").Close()
-		openConn("test.leaked") // never closed
+		openConn(closedKind).Close()
+		openConn(leakedKind) // never closed
 	}
-	if got := leakCount("test.closed"); got != 0 {
-		t.Fatalf("test.closed counted %d leaks before any GC", got)
+	if got := leakCount(closedKind); got != 0 {
+		t.Fatalf("%s counted %d leaks before any GC", closedKind, got)
 	}
-	waitLeaks(t, "test.leaked", 12)
+	waitLeaks(t, leakedKind, 12)
 	for range 3 {
 		runtime.GC()
 	}
-	if got := leakCount("test.leaked"); got != 12 {
-		t.Errorf("test.leaked: %d leaks, want 12", got)
+	if got := leakCount(leakedKind); got != 12 {
+		t.Errorf("%s: %d leaks, want 12", leakedKind, got)
 	}
-	if got := leakCount("test.closed"); got != 0 {
-		t.Errorf("test.closed: %d leaks counted for closed objects", got)
+	if got := leakCount(closedKind); got != 0 {
+		t.Errorf("%s: %d leaks counted for closed objects", closedKind, got)
 	}
 
 	mu.Lock()
 	defer mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	var lines []string // this test's (objects of other tests may be collected meanwhile)
+	for _, l := range strings.Split(log.String(), "\n") {
+		if strings.Contains(l, "kind="+leakedKind+" ") {
+			lines = append(lines, l)
+		}
+	}
 	_, file, _, _ := runtime.Caller(0)
 	where := fmt.Sprintf("tracked_at=%s:", file)
 	if len(lines) != 2 {
@@ -311,14 +319,16 @@ func TestTrack(t *testing.T) {
 	}
 	for i, n := range []string{"leaked_here=1", "leaked_here=10"} {
 		l := lines[i]
-		if !strings.Contains(l, "level=WARN") || !strings.Contains(l, "kind=test.leaked") || !strings.Contains(l, where) || !strings.HasSuffix(l, n) {
+		if !strings.Contains(l, "level=WARN") || !strings.Contains(l, where) || !strings.HasSuffix(l, n) {
 			t.Errorf("Warn line %q lacks the kind, %s… or %s", l, where, n)
 		}
 	}
-	if strings.Contains(log.String(), "test.closed") {
+	if strings.Contains(log.String(), closedKind) {
 		t.Errorf("a closed object was reported:\n%s", log.String())
 	}
 }
+
+var trackRuns atomic.Int32
 
 type writerFunc func([]byte) (int, error)
 
