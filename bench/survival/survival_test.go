@@ -16,6 +16,8 @@ type Workload struct {
 	Ops           int64   `json:"ops"`
 	Seconds       float64 `json:"seconds"`
 	OpsPerSec     float64 `json:"ops_per_sec"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	OpsPerCPUSec  float64 `json:"ops_per_cpu_sec"`
 	GCCPUFraction float64 `json:"gc_cpu_fraction"`
 	GCCycles      uint64  `json:"gc_cycles"`
 	LiveBytes     int64   `json:"live_bytes"`
@@ -37,6 +39,7 @@ type Mode struct {
 	Survived      int     `json:"survived"`
 	OOMKilled     int     `json:"oom_killed"`
 	OpsPerSec     float64 `json:"ops_per_sec"`     // median over the surviving runs
+	OpsPerCPUSec  float64 `json:"ops_per_cpu_sec"` // median over the surviving runs
 	GCCPUFraction float64 `json:"gc_cpu_fraction"` // median over the surviving runs
 	PeakShare     float64 `json:"peak_share"`      // highest
 }
@@ -71,7 +74,7 @@ func TestSurvival(t *testing.T) {
 	res := Results{LimitBytes: 64 << 20, Live: "36MiB", Ops: 40_000, Rounds: 1, Modes: map[string]*Mode{}}
 	full := harness.OutDir() != ""
 	if full {
-		res = Results{LimitBytes: 256 << 20, Live: "150MiB", Ops: 3_000_000, Rounds: 3, Modes: map[string]*Mode{}}
+		res = Results{LimitBytes: 256 << 20, Live: "150MiB", Ops: 1_000_000, Rounds: 5, Modes: map[string]*Mode{}}
 	}
 	parent := cgrouptest.New(t)
 	bin := harness.Build(t, "./cmd/workload")
@@ -93,7 +96,7 @@ func TestSurvival(t *testing.T) {
 				if err := harness.DecodeLast(o.Stdout, &wl); err != nil {
 					t.Fatalf("%s: %v", w.name, err)
 				}
-				if wl.Tune != w.tune || wl.Ops <= 0 || wl.OpsPerSec <= 0 || wl.GCCycles == 0 {
+				if wl.Tune != w.tune || wl.Ops <= 0 || wl.OpsPerSec <= 0 || wl.OpsPerCPUSec <= 0 || wl.GCCycles == 0 {
 					t.Fatalf("%s: implausible report %+v", w.name, wl)
 				}
 				r.Survived, r.Result = true, &wl
@@ -137,11 +140,12 @@ func TestSurvival(t *testing.T) {
 }
 
 func summarize(m *Mode) {
-	var ops, gc []float64
+	var ops, opsCPU, gc []float64
 	for _, r := range m.Runs {
 		if r.Survived {
 			m.Survived++
 			ops = append(ops, r.Result.OpsPerSec)
+			opsCPU = append(opsCPU, r.Result.OpsPerCPUSec)
 			gc = append(gc, r.Result.GCCPUFraction)
 		}
 		if r.OOMKilled() {
@@ -149,7 +153,7 @@ func summarize(m *Mode) {
 		}
 		m.PeakShare = math.Max(m.PeakShare, r.PeakShare)
 	}
-	m.OpsPerSec, m.GCCPUFraction = median(ops), median(gc)
+	m.OpsPerSec, m.OpsPerCPUSec, m.GCCPUFraction = median(ops), median(opsCPU), median(gc)
 }
 
 func median(v []float64) float64 {

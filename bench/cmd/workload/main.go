@@ -8,7 +8,8 @@
 // -tune picks what sets GOMEMLIMIT: nothing (the Go defaults: GOGC=100, no
 // memory limit), automemlimit's memlimit.Set with its cgroup provider, or
 // tune.Init with its defaults. At the end it prints one JSON line (Result)
-// with the throughput and the GC CPU fraction over the timed phase, read
+// with the throughput (per second of wall time, and per CPU-second from
+// getrusage) and the GC CPU fraction over the timed phase, the latter read
 // from runtime/metrics.
 package main
 
@@ -25,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
@@ -37,6 +39,8 @@ type Result struct {
 	Ops           int64   `json:"ops"`
 	Seconds       float64 `json:"seconds"`
 	OpsPerSec     float64 `json:"ops_per_sec"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	OpsPerCPUSec  float64 `json:"ops_per_cpu_sec"`
 	GCCPUFraction float64 `json:"gc_cpu_fraction"`
 	GCCycles      uint64  `json:"gc_cycles"`
 	LiveBytes     int64   `json:"live_bytes"`
@@ -125,6 +129,7 @@ func run(live, ops int64, payload int) Result {
 	wg.Wait()
 
 	before := readCPU()
+	cpu0 := processCPU()
 	start := time.Now()
 	var sink [64]uint64
 	for w := range workers {
@@ -143,6 +148,7 @@ func run(live, ops int64, payload int) Result {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	after := readCPU()
 	runtime.KeepAlive(cache)
 
@@ -151,15 +157,30 @@ func run(live, ops int64, payload int) Result {
 		Ops:        done,
 		Seconds:    elapsed.Seconds(),
 		OpsPerSec:  float64(done) / elapsed.Seconds(),
+		CPUSeconds: cpu.Seconds(),
 		GCCycles:   after.cycles - before.cycles,
 		LiveBytes:  n * entryBytes(payload),
 		GOMEMLIMIT: debug.SetMemoryLimit(-1),
 		GOMAXPROCS: workers,
 	}
+	if cpu > 0 {
+		res.OpsPerCPUSec = float64(done) / cpu.Seconds()
+	}
 	if total := after.total - before.total; total > 0 {
 		res.GCCPUFraction = (after.gc - before.gc) / total
 	}
 	return res
+}
+
+// processCPU is the CPU time the process has used (user and system, all
+// threads). On a shared machine, throughput per CPU-second does not depend
+// on how much CPU the neighbours left.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type cpuSample struct {
