@@ -121,6 +121,8 @@ var detectCases = []detectCase{
 	{name: "unrelated-bad-lines", version: 1, mode: "v1",
 		memLimit: 1 * gib, memSrc: "sys/fs/cgroup/memory/memory.limit_in_bytes",
 		cpuQuota: 1.5, cpuSrc: "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", cpuLeaf: 1.5},
+	{name: "v2-bind-host-private-ns", version: 0, mode: "none",
+		errs: [][]string{{`memory (cgroup v2): group "/" is outside`, "/../../.."}, {`cpu (cgroup v2): group "/" is outside`}}},
 	{name: "no-mounts", version: 0, mode: "none",
 		errs: [][]string{{"memory (cgroup v2)", "not mounted"}, {"cpu (cgroup v2)", "not mounted"}}},
 

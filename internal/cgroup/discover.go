@@ -144,13 +144,13 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount) Hiera
 // the directories from p's up to the mount point.
 func place(root, p string, mounts []Mount, match func(Mount) bool) (Hierarchy, error) {
 	var best *Mount
-	seen := false
+	var roots []string
 	for i := range mounts {
 		m := &mounts[i]
 		if !match(*m) {
 			continue
 		}
-		seen = true
+		roots = append(roots, m.Root)
 		if !within(p, m.Root) {
 			continue
 		}
@@ -159,10 +159,10 @@ func place(root, p string, mounts []Mount, match func(Mount) bool) (Hierarchy, e
 		}
 	}
 	if best == nil {
-		if !seen {
+		if len(roots) == 0 {
 			return Hierarchy{}, errors.New("not mounted (no line of mountinfo mounts it)")
 		}
-		return Hierarchy{}, fmt.Errorf("group %q is outside every mounted subtree of its hierarchy", p)
+		return Hierarchy{}, fmt.Errorf("group %q is outside every mounted subtree of its hierarchy (mount roots %q)", p, roots)
 	}
 	rel := strings.TrimPrefix(p, best.Root)
 	top := filepath.Join(root, best.Point)
@@ -180,9 +180,12 @@ func place(root, p string, mounts []Mount, match func(Mount) bool) (Hierarchy, e
 
 // within reports whether group path p lies in the subtree rooted at r. A
 // path with ".." elements (a group outside the process's cgroup namespace)
-// lies in no mounted subtree.
+// lies in no mounted subtree, and a root with them (a mount made outside
+// the namespace, such as the host's /sys/fs/cgroup bind-mounted into a
+// container, shown as "/../..") holds no group we can place: cleaning it
+// to "/" would read the host's top group as the process's.
 func within(p, r string) bool {
-	if slices.Contains(strings.Split(p, "/"), "..") {
+	if slices.Contains(strings.Split(p, "/"), "..") || slices.Contains(strings.Split(r, "/"), "..") {
 		return false
 	}
 	p, r = path.Clean(p), path.Clean(r)
