@@ -512,3 +512,38 @@ func BenchmarkPressureMeasure(b *testing.B) {
 		m.measure(now)
 	}
 }
+
+// TestRefreshProcsAutoHandsBack: under ProcsAuto a quota change the runtime
+// follows by itself is left to it, and where tune had set GOMAXPROCS it
+// hands the choice back with runtime.SetDefaultGOMAXPROCS.
+func TestRefreshProcsAutoHandsBack(t *testing.T) {
+	isolate(t)
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set in the environment: it wins, nothing to hand back")
+	}
+	root, app := v2Tree(t, "max\n", "100000 100000\n")
+	c, _ := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
+	r := fixtureLoop(t, c)
+
+	// As if tune had taken over earlier, for a tighter ancestor.
+	state.mu.Lock()
+	state.procsSet, state.rtAware = true, true
+	state.mu.Unlock()
+	runtime.GOMAXPROCS(1)
+
+	write(t, filepath.Join(app, "cpu.max"), "150000 100000\n")
+	r.tick(time.Now())
+	cur := Current()
+	if cur.CPU.Action != "runtime" || cur.CPU.Quota != 1.5 {
+		t.Errorf("report after the quota change: %+v", cur.CPU)
+	}
+	state.mu.Lock()
+	procsSet := state.procsSet
+	state.mu.Unlock()
+	if procsSet {
+		t.Error("tune still holds GOMAXPROCS: not handed back to the runtime")
+	}
+	if got := runtime.GOMAXPROCS(0); got == 1 && runtime.NumCPU() > 1 {
+		t.Errorf("GOMAXPROCS still 1 after handing back to the runtime")
+	}
+}
