@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
 // runTuneBin runs the command at bin with args in a clean environment and
@@ -62,11 +64,18 @@ func fixtureDir(t *testing.T, name string) string {
 	return dir
 }
 
-func TestRootDryRun(t *testing.T) {
+// buildInto builds this command into a temporary directory.
+func buildInto(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "tune")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+func TestRootDryRun(t *testing.T) {
+	bin := buildInto(t)
 
 	t.Run("json", func(t *testing.T) {
 		tests := []struct {
@@ -201,4 +210,87 @@ func TestRootDryRun(t *testing.T) {
 			}
 		}
 	})
+}
+
+// snapshotScript is the README's recipe for taking a snapshot that
+// `tune -root` reads: run inside the container, with the directory to fill
+// as $1.
+const snapshotScript = `snap=${1:?usage: tune-snapshot DIR}
+mkdir -p "$snap/proc/self" || exit 1
+cat /proc/self/cgroup > "$snap/proc/self/cgroup" || exit 1
+cat /proc/self/mountinfo > "$snap/proc/self/mountinfo" || exit 1
+find /sys/fs/cgroup -type d 2>/dev/null | while IFS= read -r d; do mkdir -p "$snap$d"; done
+find /sys/fs/cgroup -type f \( -name memory.max -o -name memory.high -o -name memory.limit_in_bytes \
+  -o -name memory.stat -o -name cpu.max -o -name cpu.cfs_quota_us -o -name cpu.cfs_period_us \) 2>/dev/null |
+  while IFS= read -r f; do cat "$f" > "$snap$f" 2>/dev/null; done
+exit 0
+`
+
+// TestSnapshotOfRealGroup takes a snapshot with the README's recipe inside
+// a real cgroup whose parent holds the limits, and checks that `tune -root`
+// over it finds what `tune` finds live in the same group.
+func TestSnapshotOfRealGroup(t *testing.T) {
+	parent := cgrouptest.New(t)
+	app := parent.Child(t, "app")
+	parent.SetMemory(t, 256<<20)
+	parent.SetCPU(t, 150000, 100000)
+	bin := buildInto(t)
+
+	snap := t.TempDir()
+	take := app.Command("/bin/sh", "-c", snapshotScript, "tune-snapshot", snap)
+	if out, err := take.CombinedOutput(); err != nil {
+		t.Fatalf("taking the snapshot: %v\n%s", err, out)
+	}
+
+	type report struct {
+		Cgroup struct {
+			Version int    `json:"version"`
+			Mode    string `json:"mode"`
+		} `json:"cgroup"`
+		Memory struct {
+			Limit  *int64 `json:"limit_bytes"`
+			Source string `json:"source"`
+			Level  int    `json:"level"`
+		} `json:"memory"`
+		CPU struct {
+			Quota  *float64 `json:"quota_cores"`
+			Source string   `json:"source"`
+			Level  int      `json:"level"`
+		} `json:"cpu"`
+		Errors []string `json:"errors"`
+	}
+	decode := func(what string, out []byte) report {
+		var r report
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, out)
+		}
+		if len(r.Errors) != 0 {
+			t.Errorf("%s: errors %q", what, r.Errors)
+		}
+		return r
+	}
+	live := app.Command(bin, "-json")
+	live.Env = rootTestEnv()
+	out, err := live.Output()
+	if err != nil {
+		t.Fatalf("tune -json in the group: %v\n%s", err, out)
+	}
+	lr := decode("live", out)
+	dry := exec.Command(bin, "-json", "-root", snap)
+	dry.Env = rootTestEnv()
+	if out, err = dry.Output(); err != nil {
+		t.Fatalf("tune -json -root: %v\n%s", err, out)
+	}
+	sr := decode("snapshot", out)
+
+	if lr.Memory.Limit == nil || *lr.Memory.Limit != 256<<20 || lr.Memory.Level != 1 || lr.CPU.Quota == nil || *lr.CPU.Quota != 1.5 || lr.CPU.Level != 1 {
+		t.Fatalf("live: %+v; want the parent's 256 MiB and 1.5 CPUs", lr)
+	}
+	if sr.Cgroup != lr.Cgroup || *sr.Memory.Limit != *lr.Memory.Limit || sr.Memory.Level != lr.Memory.Level ||
+		*sr.CPU.Quota != *lr.CPU.Quota || sr.CPU.Level != lr.CPU.Level {
+		t.Errorf("snapshot %+v, live %+v", sr, lr)
+	}
+	if strings.TrimPrefix(sr.Memory.Source, snap) != lr.Memory.Source || strings.TrimPrefix(sr.CPU.Source, snap) != lr.CPU.Source {
+		t.Errorf("sources: snapshot %q %q, live %q %q", sr.Memory.Source, sr.CPU.Source, lr.Memory.Source, lr.CPU.Source)
+	}
 }
