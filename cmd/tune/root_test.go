@@ -212,34 +212,39 @@ func TestRootDryRun(t *testing.T) {
 	})
 }
 
-// snapshotScript is the README's recipe for taking a snapshot that
-// `tune -root` reads: run inside the container, with the directory to fill
-// as $1.
-const snapshotScript = `snap=${1:?usage: tune-snapshot DIR}
-mkdir -p "$snap/proc/self" || exit 1
-cat /proc/self/cgroup > "$snap/proc/self/cgroup" || exit 1
-cat /proc/self/mountinfo > "$snap/proc/self/mountinfo" || exit 1
-find /sys/fs/cgroup -type d 2>/dev/null | while IFS= read -r d; do mkdir -p "$snap$d"; done
-find /sys/fs/cgroup -type f \( -name memory.max -o -name memory.high -o -name memory.limit_in_bytes \
-  -o -name memory.stat -o -name cpu.max -o -name cpu.cfs_quota_us -o -name cpu.cfs_period_us \) 2>/dev/null |
-  while IFS= read -r f; do cat "$f" > "$snap$f" 2>/dev/null; done
-exit 0
-`
+// snapshotRecipe is the README's recipe for taking a snapshot for
+// `tune -root` inside a pod, verbatim: it leaves snap/ in the current
+// directory.
+const snapshotRecipe = `mkdir -p snap/proc/self && cat /proc/self/cgroup > snap/proc/self/cgroup \
+  && cat /proc/self/mountinfo > snap/proc/self/mountinfo \
+  && cp -r --parents /sys/fs/cgroup/ snap/ 2>/dev/null; tar czf snap.tgz snap`
 
 // TestSnapshotOfRealGroup takes a snapshot with the README's recipe inside
 // a real cgroup whose parent holds the limits, and checks that `tune -root`
 // over it finds what `tune` finds live in the same group.
 func TestSnapshotOfRealGroup(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), snapshotRecipe) {
+		t.Fatalf("README.md no longer holds the snapshot recipe this test runs:\n%s", snapshotRecipe)
+	}
 	parent := cgrouptest.New(t)
 	app := parent.Child(t, "app")
 	parent.SetMemory(t, 256<<20)
 	parent.SetCPU(t, 150000, 100000)
 	bin := buildInto(t)
 
-	snap := t.TempDir()
-	take := app.Command("/bin/sh", "-c", snapshotScript, "tune-snapshot", snap)
+	work := t.TempDir()
+	take := app.Command("/bin/sh", "-c", snapshotRecipe)
+	take.Dir = work
 	if out, err := take.CombinedOutput(); err != nil {
 		t.Fatalf("taking the snapshot: %v\n%s", err, out)
+	}
+	snap := filepath.Join(work, "snap")
+	if _, err := os.Stat(filepath.Join(work, "snap.tgz")); err != nil {
+		t.Errorf("no snap.tgz: %v", err)
 	}
 
 	type report struct {
