@@ -300,9 +300,19 @@ func TestDetectCasesCoverTestdata(t *testing.T) {
 		}
 		known[tc.name] = true
 	}
+	readme, err := os.ReadFile(filepath.Join("testdata", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join("testdata", d.Name(), "proc/self/cgroup")); err == nil && !known[d.Name()] {
+		if _, err := os.Stat(filepath.Join("testdata", d.Name(), "proc/self/cgroup")); err != nil {
+			continue
+		}
+		if !known[d.Name()] {
 			t.Errorf("snapshot testdata/%s has no case in detectCases", d.Name())
+		}
+		if !strings.Contains(string(readme), "| `"+d.Name()+"` |") {
+			t.Errorf("snapshot testdata/%s is not described in testdata/README.md", d.Name())
 		}
 	}
 }
