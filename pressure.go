@@ -93,7 +93,7 @@ func (e PressureEvent) String() string {
 // the operating system.
 //
 // Measured on 2 CPUs: a busy service churning 200 MiB/s of garbage over a
-// small steady heap spends 3% in the GC (a loop that does nothing
+// small steady heap spends 3-10% in the GC (a loop that does nothing
 // but allocate, 20-27%, and on a loaded machine its assists can even engage
 // the limiter); a program whose live heap grows into GOMEMLIMIT climbs past
 // 30% within seconds, its heap held at 95-100% of the limit, and then the

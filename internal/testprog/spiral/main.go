@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -56,13 +57,11 @@ func emit(event string, ev tune.PressureEvent) {
 	enc.Encode(l)
 }
 
-var sink []*node
-
 // node is a small object with a pointer: a live heap made of them costs the
 // GC real marking work, as a real program's does.
 type node struct {
 	next *node
-	pad  [56]byte
+	_    [56]byte
 }
 
 // garbage returns 8 KiB of small objects.
@@ -154,7 +153,7 @@ func main() {
 				time.Sleep(time.Duration(ahead / *churnRate * float64(time.Second)))
 			}
 			if i%1024 == 0 && time.Now().After(deadline) {
-				sink = kept
+				runtime.KeepAlive(kept)
 				emit("done", tune.Pressure())
 				mu.Lock()
 				fmt.Fprintf(os.Stdout, "{\"event\":\"max\",\"level\":%q}\n", maxLv)
