@@ -76,7 +76,11 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 		return nil, nil
 	}
 	if _, err := os.Stat(h.Dirs[0]); err != nil {
-		return nil, fmt.Errorf("the process's group directory: %w", err)
+		part := "cpu"
+		if memory {
+			part = "memory"
+		}
+		return nil, fmt.Errorf("%s (cgroup v%d): the process's group directory: %w", part, h.Version, err)
 	}
 	type spec struct {
 		kind fileKind

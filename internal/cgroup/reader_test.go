@@ -164,9 +164,9 @@ func TestReaderOpenErrors(t *testing.T) {
 	}
 	rd := openFixture(t, root)
 	l := rd.Read()
-	for _, err := range []error{l.MemoryErr, l.CPUErr} {
-		if err == nil || !strings.Contains(err.Error(), "job43.scope") {
-			t.Errorf("error %v, want one naming the missing group", err)
+	for part, err := range map[string]error{"memory (cgroup v2)": l.MemoryErr, "cpu (cgroup v2)": l.CPUErr} {
+		if err == nil || !strings.Contains(err.Error(), "job43.scope") || !strings.HasPrefix(err.Error(), part) {
+			t.Errorf("error %v, want one naming %s and the missing group", err, part)
 		}
 	}
 	if l.Memory != 0 || l.CPU != 0 {
