@@ -53,9 +53,15 @@ func startRefresh(c config, rd *cgroup.Reader, last cgroup.Limits) (stop func())
 	r := newRefresher(c, rd, last)
 	t := time.NewTicker(c.refresh)
 	go r.run(t)
+	// The stop function does not wait for the goroutine: it runs with
+	// state.mu held, which the loop may be waiting for. A stopped loop
+	// applies nothing more (apply checks stopped under state.mu), calls
+	// OnPressure no more, and exits at once; TestStopEndsLoop checks that
+	// it does.
 	return func() {
-		r.stopped.Store(true)
-		close(r.quit)
+		if !r.stopped.Swap(true) {
+			close(r.quit)
+		}
 	}
 }
 
