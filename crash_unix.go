@@ -21,11 +21,15 @@ func isSymlinkErr(err error) bool {
 
 // lockFile takes an exclusive flock on f without waiting; errLocked means
 // another open file holds it. The lock lives as long as f or the runtime's
-// duplicate of it is open.
+// duplicate of it is open. On a file system without flock the file is used
+// unlocked, as on Windows: losing the crash output would be worse.
 func lockFile(f *os.File) error {
 	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
+	switch {
+	case errors.Is(err, syscall.EWOULDBLOCK):
 		return errLocked
+	case errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EINVAL):
+		return nil
 	}
 	return err
 }
