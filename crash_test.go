@@ -456,3 +456,41 @@ func checkHeaderPID(t *testing.T, text string) {
 		t.Errorf("header lacks this process's pid:\n%s", text)
 	}
 }
+
+// TestCrashInitSwitch: Init with another path moves the output and closes
+// the old file (removed: it held only its header); "off" closes the last.
+func TestCrashInitSwitch(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/fd")
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.crash"), filepath.Join(dir, "b.crash")
+	open := func(path string) bool {
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			if l, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(l, path) {
+				return true
+			}
+		}
+		return false
+	}
+	var log bytes.Buffer
+	if _, err := initCrash(t, a, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !open(a) {
+		t.Fatalf("no open file descriptor for %s", a)
+	}
+	if _, err := initCrash(t, b, &log); err != nil {
+		t.Fatal(err)
+	}
+	if open(a) {
+		t.Errorf("%s is still open after the switch to %s", a, b)
+	}
+	noFile(t, a)
+	checkHeaderPID(t, readFile(t, b))
+	tune.Init(tune.Options{CrashFile: "off", RefreshInterval: -1, Logger: quietLogger(&log)})
+	if open(b) {
+		t.Errorf("%s is still open after CrashFile off", b)
+	}
+}
