@@ -169,8 +169,8 @@ func TestShutdownSignals(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		block      bool
-		sig        syscall.Signal
+		mode       string         // the shutdowner's argument
+		sig        syscall.Signal // sent after "ready" (and again for "block")
 		code       int
 		wantOut    []string // stdout lines after "ready", in order
 		wantStderr string
@@ -179,15 +179,17 @@ func TestShutdownSignals(t *testing.T) {
 			wantOut: []string{"cause: tune: received SIGTERM", "hook second", "hook first", "done"}},
 		{name: "SIGINT runs the hooks", sig: syscall.SIGINT, code: 0,
 			wantOut: []string{"cause: tune: received SIGINT", "hook second", "hook first", "done"}},
-		{name: "second SIGTERM exits 1", block: true, sig: syscall.SIGTERM, code: 1,
+		{name: "Shutdown without a signal", mode: "self", code: 0,
+			wantOut: []string{"hook second", "hook first", "cause: tune: Shutdown called", "done"}},
+		{name: "second SIGTERM exits 1", mode: "block", sig: syscall.SIGTERM, code: 1,
 			wantOut:    []string{"cause: tune: received SIGTERM", "hook second blocking"},
 			wantStderr: "tune: SIGTERM received during shutdown (after SIGTERM): exiting now with status 1\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command(bin)
-			if tt.block {
-				cmd.Args = append(cmd.Args, "block")
+			if tt.mode != "" {
+				cmd.Args = append(cmd.Args, tt.mode)
 			}
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -209,11 +211,13 @@ func TestShutdownSignals(t *testing.T) {
 				}
 			}
 			expect("ready")
-			cmd.Process.Signal(tt.sig)
+			if tt.sig != 0 {
+				cmd.Process.Signal(tt.sig)
+			}
 			for _, w := range tt.wantOut {
 				expect(w)
 			}
-			if tt.block {
+			if tt.mode == "block" {
 				cmd.Process.Signal(tt.sig)
 			}
 			rest, _ := bufio.NewReader(out).ReadString(0)

@@ -1,8 +1,11 @@
 // Command shutdowner is a test program for tune's structured shutdown. It
 // registers the hooks "first" and "second", prints "ready", waits for
-// tune.ShutdownContext, prints its cause and calls tune.Shutdown. Each hook
-// prints "hook NAME" when it runs. With the argument "block", the second
-// hook prints "hook second blocking" and never returns.
+// tune.ShutdownContext, prints its cause and calls tune.Shutdown, then
+// prints "done". Each hook prints "hook NAME" when it runs. Arguments:
+//
+//	block   the second hook prints "hook second blocking" and never returns
+//	self    no waiting for a signal: Shutdown is called at once, and the
+//	        context's cause printed after it
 package main
 
 import (
@@ -15,13 +18,16 @@ import (
 )
 
 func main() {
-	block := len(os.Args) > 1 && os.Args[1] == "block"
+	mode := ""
+	if len(os.Args) > 1 {
+		mode = os.Args[1]
+	}
 	tune.OnShutdown("first", func(context.Context) error {
 		fmt.Println("hook first")
 		return nil
 	})
 	tune.OnShutdown("second", func(context.Context) error {
-		if block {
+		if mode == "block" {
 			fmt.Println("hook second blocking")
 			select {}
 		}
@@ -30,13 +36,18 @@ func main() {
 	})
 	ctx := tune.ShutdownContext()
 	fmt.Println("ready")
-	<-ctx.Done()
-	fmt.Println("cause:", context.Cause(ctx))
+	if mode != "self" {
+		<-ctx.Done()
+		fmt.Println("cause:", context.Cause(ctx))
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := tune.Shutdown(sctx); err != nil {
 		fmt.Fprintln(os.Stderr, "shutdown:", err)
 		os.Exit(3)
+	}
+	if mode == "self" {
+		fmt.Println("cause:", context.Cause(ctx))
 	}
 	fmt.Println("done")
 }
