@@ -134,6 +134,7 @@ func startWatch(t *testing.T, g *cgrouptest.Group, env ...string) *watcher {
 // test with what was seen if none comes.
 func (w *watcher) expect(t *testing.T, what string, ok func(watchLine) bool) {
 	t.Helper()
+	start := time.Now()
 	timer := time.NewTimer(w.wait)
 	defer timer.Stop()
 	var seen []string
@@ -145,6 +146,7 @@ func (w *watcher) expect(t *testing.T, what string, ok func(watchLine) bool) {
 			}
 			w.last = l
 			if ok(l) {
+				t.Logf("%s: after %v", what, time.Since(start).Round(time.Millisecond))
 				return
 			}
 			seen = append(seen, describe(l))
