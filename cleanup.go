@@ -180,8 +180,8 @@ func runHook(ctx context.Context, h hook) error {
 // and the file:line that called Track (the 1st, 10th, 100th... leak from
 // each place). Call done from obj's Close method, whose receiver keeps obj
 // reachable until then. kind should come from a small fixed set, such as
-// "db.Conn". Track costs one small allocation and a cleanup registration;
-// it does not release anything (see runtime.AddCleanup).
+// "db.Conn". Track costs about 0.3µs and four small allocations (see
+// BenchmarkTrack); it releases nothing (see runtime.AddCleanup).
 func Track[T any](obj *T, kind string) (done func()) {
 	if obj == nil {
 		return func() {}
