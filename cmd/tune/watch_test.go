@@ -322,6 +322,11 @@ func TestWatchRediscovers(t *testing.T) {
 	w.expect(t, "group b's 200MiB after rediscovery", func(l watchLine) bool {
 		return is(l.Memory.Limit, 200<<20) && is(l.Memory.GOMEMLIMIT, ninety(200<<20))
 	})
+	// The log is complete once the command has exited.
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	for range w.lines {
+	}
+	w.cmd.Wait()
 	log := w.stderr.String()
 	t.Logf("tune -watch log:\n%s", log)
 	if !strings.Contains(log, "discovered again: memory group "+b.Memory) {
