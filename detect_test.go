@@ -88,6 +88,8 @@ var detectCases = []detectCase{
 		cpuGroup: "sys/fs/cgroup/cpu/batch/job43",
 		memLimit: 128 * mib, memSrc: "sys/fs/cgroup/memory/batch/job43/memory.limit_in_bytes",
 		cpuQuota: 0.5, cpuSrc: "sys/fs/cgroup/cpu/batch/job43/cpu.cfs_quota_us", cpuLeaf: 0.5},
+	{name: "v1-no-memory-controller", version: 1, mode: "v1", memGroup: "-",
+		cpuQuota: 2, cpuSrc: "sys/fs/cgroup/cpu,cpuacct/system.slice/app.service/cpu.cfs_quota_us", cpuLeaf: 2},
 	{name: "v1-hierarchical-above-mount", version: 1, mode: "v1", memGroup: "sys/fs/cgroup/memory",
 		memLimit: 768 * mib, memSrc: "sys/fs/cgroup/memory/memory.stat:hierarchical_memory_limit", memLevel: -1},
 	{name: "v1-zero-cpu", version: 1, mode: "v1",
@@ -189,6 +191,12 @@ func TestDetectSnapshots(t *testing.T) {
 			// cgroup
 			if rep.Cgroup.Version != tc.version || rep.Cgroup.Mode != tc.mode {
 				t.Errorf("cgroup version %d mode %q, want %d %q", rep.Cgroup.Version, rep.Cgroup.Mode, tc.version, tc.mode)
+			}
+			if tc.memGroup == "-" { // no memory hierarchy at all
+				tc.memGroup = ""
+				if rep.Cgroup.MemoryGroup != "" {
+					t.Errorf("memory group %q, want none", rep.Cgroup.MemoryGroup)
+				}
 			}
 			if tc.memGroup != "" && rep.Cgroup.MemoryGroup != at(tc.memGroup) {
 				t.Errorf("memory group %q, want %q", rep.Cgroup.MemoryGroup, at(tc.memGroup))

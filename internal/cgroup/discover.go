@@ -45,7 +45,7 @@ import (
 
 // Hierarchy says where one controller's limits are found.
 type Hierarchy struct {
-	Version int      // 1 or 2; 0 when the controller was not found
+	Version int      // 1 or 2; 0 when the controller was not found (with Err), or does not exist (without)
 	Mount   string   // the mount point, as mountinfo lists it
 	Group   string   // the process's group within the hierarchy, from /proc/self/cgroup
 	Dirs    []string // file system paths (under the root): the process's group first, then each ancestor up to the mount point
@@ -135,7 +135,13 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount) Hiera
 		notFound = fmt.Errorf("%s (cgroup v2): %w", controller, err)
 	}
 	if notFound == nil {
-		notFound = fmt.Errorf("%s: no cgroup of the process has this controller", controller)
+		if len(entries) != 0 {
+			// No v1 hierarchy of the process has the controller and there
+			// is no v2 line: the kernel does not have it (a v1 host booted
+			// with cgroup_disable=memory), so no limit of that kind exists.
+			return Hierarchy{}
+		}
+		notFound = fmt.Errorf("%s: /proc/self/cgroup lists no cgroup", controller)
 	}
 	return Hierarchy{Err: notFound}
 }

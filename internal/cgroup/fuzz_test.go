@@ -153,9 +153,18 @@ func FuzzParseProcCgroup(f *testing.F) {
 		// Whatever the entries, resolving them never panics.
 		mounts, _ := ParseMountInfo([]byte("1 2 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n1 2 0:2 / /m rw - cgroup cgroup rw,memory,cpu"))
 		l := Resolve("/r", entries, mounts)
+		hasV2 := false
+		for _, e := range entries {
+			hasV2 = hasV2 || e.ID == "0" && len(e.Controllers) == 0
+		}
 		for _, h := range []Hierarchy{l.Memory, l.CPU} {
-			if (h.Err == nil) != (h.Version != 0) || (h.Err == nil) != (len(h.Dirs) > 0) {
+			if (h.Version != 0) != (len(h.Dirs) > 0) || h.Err != nil && h.Version != 0 {
 				t.Errorf("hierarchy %+v", h)
+			}
+			// Neither found nor an error: only when the process is in no
+			// hierarchy that could have the controller.
+			if h.Version == 0 && h.Err == nil && (len(entries) == 0 || hasV2) {
+				t.Errorf("hierarchy %+v from %+v", h, entries)
 			}
 			for _, d := range h.Dirs {
 				if !strings.HasPrefix(d, "/r/") {
