@@ -21,10 +21,16 @@
 //   - mountinfo octal escapes, any number of optional fields, unrelated
 //     mounts, and malformed or untranslatable lines for other controllers:
 //     they are passed over (and listed in Layout.Warnings), never fatal.
+//   - a controller that no hierarchy of the process has (a v1 host booted
+//     with cgroup_disable=memory): no limit of that kind, not an error.
 //
 // Not handled: a group path outside the mounted subtree (a process moved
 // out of its cgroup namespace, shown as "/.." paths) is an error for that
-// controller; cpuset and cpu.weight/cpu.shares are not read (GOMAXPROCS
+// controller, and so is a mount whose root lies above the namespace (the
+// host's /sys/fs/cgroup bind-mounted into a container with a private
+// cgroup namespace, root "/../.."), where the group cannot be placed;
+// a controller bound to a v1 hierarchy that is not mounted is an error, not
+// a fall back to cgroup2; cpuset and cpu.weight/cpu.shares are not read (GOMAXPROCS
 // takes the affinity mask from the runtime); cgroup v1 mounted anywhere
 // other than where mountinfo says is not searched for.
 //
