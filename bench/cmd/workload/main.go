@@ -1,7 +1,8 @@
 // Command workload is the program of the memory-limit survival test: a
-// cache-like service whose live heap holds a fixed number of bytes while it
-// replaces entries (allocates a new one, drops an old one) for a fixed
-// number of operations, on every P at once.
+// cache-like service whose live heap holds a fixed number of bytes while,
+// for a fixed number of operations on every P at once, it serves an entry
+// (reads all of its payload) and replaces another (allocates and fills a
+// new one, dropping the old one).
 //
 //	workload -tune none|automemlimit|tune -live 150MiB -ops 2000000
 //
@@ -107,6 +108,15 @@ func newEntry(r *rand.Rand, payload int) *entry {
 	return e
 }
 
+// checksum reads an entry the way serving it would: all of its payload.
+func checksum(e *entry) uint64 {
+	var h uint64 = 14695981039346656037
+	for _, b := range e.payload {
+		h = (h ^ uint64(b)) * 1099511628211
+	}
+	return h + uint64(len(e.key)+len(e.tags))
+}
+
 func run(live, ops int64, payload int) Result {
 	workers := runtime.GOMAXPROCS(0)
 	n := live / entryBytes(payload)
@@ -138,10 +148,9 @@ func run(live, ops int64, payload int) Result {
 			lo := int64(w) * per
 			var sum uint64
 			for range ops / int64(workers) {
-				i := lo + r.Int64N(per)
-				old := cache[i]
-				sum += uint64(old.payload[len(old.payload)/2]) + uint64(len(old.key))
-				cache[i] = newEntry(r, payload)
+				// Serve one entry (read all of it), then replace another.
+				sum += checksum(cache[lo+r.Int64N(per)])
+				cache[lo+r.Int64N(per)] = newEntry(r, payload)
 			}
 			sink[w%len(sink)] = sum
 		})
