@@ -33,14 +33,14 @@ type spiralLine struct {
 	Elapsed    float64 `json:"elapsed_s"`
 }
 
-// runSpiral starts the spiral program inside a fresh group with a 300 MiB
-// memory limit and a 100ms refresh, and returns its lines as they come.
-func runSpiral(t *testing.T, args ...string) (<-chan spiralLine, *exec.Cmd, *bytes.Buffer) {
+// runSpiral starts the spiral program inside a fresh group with a memory
+// limit and a 100ms refresh, and returns its lines as they come.
+func runSpiral(t *testing.T, limit int64, env []string, args ...string) (<-chan spiralLine, *exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	g := cgrouptest.New(t)
-	g.SetMemory(t, 300<<20)
+	g.SetMemory(t, limit)
 	cmd := g.Command(build(t, "./internal/testprog/spiral"), args...)
-	cmd.Env = append(cleanEnv(), "GOTUNE_REFRESH=100ms")
+	cmd.Env = append(append(cleanEnv(), "GOTUNE_REFRESH=100ms"), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -70,7 +70,7 @@ func runSpiral(t *testing.T, args ...string) (<-chan spiralLine, *exec.Cmd, *byt
 // TestPressureSpiral: a live heap growing into a cgroup memory limit of
 // 300 MiB is reported PressureCritical before the kernel kills it.
 func TestPressureSpiral(t *testing.T) {
-	lines, cmd, stderr := runSpiral(t, "-mode", "grow")
+	lines, cmd, stderr := runSpiral(t, 300<<20, nil, "-mode", "grow")
 	deadline := time.After(2 * time.Minute)
 	var seen []spiralLine
 	critical := false
@@ -114,7 +114,7 @@ func TestPressureSpiral(t *testing.T) {
 // garbage as fast as it can for longer than the 10s window, stays at
 // PressureNone throughout.
 func TestPressureSteady(t *testing.T) {
-	lines, cmd, stderr := runSpiral(t, "-mode", "steady", "-for", "12s", "-v", "-every", "1s")
+	lines, cmd, stderr := runSpiral(t, 300<<20, nil, "-mode", "steady", "-for", "12s", "-v", "-every", "1s")
 	var seen []spiralLine
 	for l := range lines {
 		seen = append(seen, l)
@@ -135,6 +135,28 @@ func TestPressureSteady(t *testing.T) {
 	t.Logf("steady: highest GC CPU share over the window %.0f%%", 100*gc)
 	if gc == 0 {
 		t.Error("GC CPU share never measured above 0 in a program that collects all the time")
+	}
+}
+
+// TestPressureOperatorGOMEMLIMIT: with GOMEMLIMIT set by the operator (and
+// a cgroup limit far above it, there only to contain the test), pressure is
+// measured against that GOMEMLIMIT: a heap growing into it is Critical.
+func TestPressureOperatorGOMEMLIMIT(t *testing.T) {
+	lines, cmd, stderr := runSpiral(t, 1<<30, []string{"GOMEMLIMIT=150MiB"}, "-mode", "grow", "-rate", "16", "-max", "200")
+	var seen []spiralLine
+	critical := false
+	for l := range lines {
+		seen = append(seen, l)
+		if l.GOMEMLIMIT != 150<<20 && l.Event != "max" {
+			t.Errorf("GOMEMLIMIT %d in %+v, want the operator's %d", l.GOMEMLIMIT, l, 150<<20)
+		}
+		critical = critical || l.Level == "critical"
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("growing to 200 MiB under a 1 GiB limit: %v; events: %+v\nstderr:\n%s", err, seen, stderr)
+	}
+	if !critical {
+		t.Errorf("no critical pressure with the live heap grown past GOMEMLIMIT; events: %+v", seen)
 	}
 }
 

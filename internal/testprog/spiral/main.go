@@ -3,7 +3,8 @@
 // with an OnPressure that prints every event as a JSON line on stdout, then
 //
 //	-mode grow    grows its live heap until the cgroup's memory limit kills
-//	              it, churning garbage all along: a GC death spiral;
+//	              it (or up to -max MiB), churning garbage all along: a GC
+//	              death spiral;
 //	-mode steady  keeps a small live heap (16 MiB) and churns garbage at
 //	              -churn MiB/s, a busy but healthy service, for -for, then
 //	              prints {"event":"done",...} and exits.
@@ -64,6 +65,15 @@ type node struct {
 	_    [56]byte
 }
 
+// finish prints the last measurement and the highest level seen.
+func finish(kept []*node) {
+	runtime.KeepAlive(kept)
+	emit("done", tune.Pressure())
+	mu.Lock()
+	fmt.Fprintf(os.Stdout, "{\"event\":\"max\",\"level\":%q}\n", maxLv)
+	mu.Unlock()
+}
+
 // garbage returns 8 KiB of small objects.
 func garbage() *node {
 	var head *node
@@ -86,6 +96,7 @@ func main() {
 	mode := flag.String("mode", "steady", "grow or steady")
 	dur := flag.Duration("for", 10*time.Second, "how long steady runs")
 	rate := flag.Float64("rate", 8, "MiB/s of live heap growth past 60% of GOMEMLIMIT (grow)")
+	maxLive := flag.Int64("max", 0, "MiB of live heap at which grow stops and exits (0: never)")
 	churnRate := flag.Float64("churn", 200, "MiB/s of garbage (steady)")
 	verbose := flag.Bool("v", false, "print tune.Pressure() every -every")
 	every := flag.Duration("every", 250*time.Millisecond, "sampling period for -v")
@@ -141,6 +152,10 @@ func main() {
 				live += 1 << 20
 				mu.Unlock()
 			}
+			if *maxLive > 0 && live >= *maxLive<<20 {
+				finish(kept)
+				return
+			}
 		default:
 			if len(kept) == 0 {
 				for range 16 {
@@ -153,11 +168,7 @@ func main() {
 				time.Sleep(time.Duration(ahead / *churnRate * float64(time.Second)))
 			}
 			if i%1024 == 0 && time.Now().After(deadline) {
-				runtime.KeepAlive(kept)
-				emit("done", tune.Pressure())
-				mu.Lock()
-				fmt.Fprintf(os.Stdout, "{\"event\":\"max\",\"level\":%q}\n", maxLv)
-				mu.Unlock()
+				finish(kept)
 				return
 			}
 		}
