@@ -97,9 +97,9 @@ func (e PressureEvent) String() string {
 // but allocate, 20-27%, and on a loaded machine its assists can even engage
 // the limiter); a program whose live heap grows into GOMEMLIMIT climbs past
 // 30% within seconds, its heap held at 95-100% of the limit, and then the
-// runtime's GC CPU limiter engages (and the heap overshoots the limit). A
-// healthy service, even one that runs with its heap against GOMEMLIMIT on
-// purpose (GOGC=off plus a limit), stays well under 30%. So:
+// runtime's GC CPU limiter engages (and the heap overshoots the limit). The
+// same service with GOGC=off, its heap held at 95% of GOMEMLIMIT on purpose,
+// spends under 1% in the GC. So:
 //
 //	High:     GC CPU ≥ 50%, or the GC CPU limiter engaged within the
 //	          window (the GC is eating the CPU), or in use ≥ 90% of

@@ -111,30 +111,50 @@ func TestPressureSpiral(t *testing.T) {
 }
 
 // TestPressureSteady: a program with a small steady live heap, churning
-// garbage as fast as it can for longer than the 10s window, stays at
-// PressureNone throughout.
+// garbage at a busy service's rate for longer than the 10s window, stays at
+// PressureNone throughout; also with GOGC=off, where its heap is held
+// against GOMEMLIMIT all the time but the GC stays cheap.
 func TestPressureSteady(t *testing.T) {
-	lines, cmd, stderr := runSpiral(t, 300<<20, nil, "-mode", "steady", "-for", "12s", "-v", "-every", "1s")
-	var seen []spiralLine
-	for l := range lines {
-		seen = append(seen, l)
-		if l.Level != tune.PressureNone.String() {
-			t.Errorf("pressure %s with a steady 16 MiB heap: %+v", l.Level, l)
-		}
+	tests := []struct {
+		name     string
+		env      []string
+		pressing bool // in use reaches 90% of GOMEMLIMIT
+	}{
+		{"default GOGC", nil, false},
+		{"GOGC=off, heap against GOMEMLIMIT", []string{"GOGC=off"}, true},
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("steady program: %v\nstderr:\n%s", err, stderr)
-	}
-	if len(seen) < 10 || seen[len(seen)-1].Event != "max" {
-		t.Fatalf("steady program did not run to its end: %+v", seen)
-	}
-	var gc float64
-	for _, l := range seen {
-		gc = max(gc, l.GCCPU)
-	}
-	t.Logf("steady: highest GC CPU share over the window %.0f%%", 100*gc)
-	if gc == 0 {
-		t.Error("GC CPU share never measured above 0 in a program that collects all the time")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			lines, cmd, stderr := runSpiral(t, 300<<20, tt.env, "-mode", "steady", "-for", "12s", "-v", "-every", "1s")
+			var seen []spiralLine
+			for l := range lines {
+				seen = append(seen, l)
+				if l.Level != tune.PressureNone.String() {
+					t.Errorf("pressure %s with a steady 16 MiB heap: %+v", l.Level, l)
+				}
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("steady program: %v\nstderr:\n%s", err, stderr)
+			}
+			if len(seen) < 10 || seen[len(seen)-1].Event != "max" {
+				t.Fatalf("steady program did not run to its end: %+v", seen)
+			}
+			var gc, inUse float64
+			for _, l := range seen {
+				gc = max(gc, l.GCCPU)
+				if l.GOMEMLIMIT > 0 {
+					inUse = max(inUse, float64(l.InUse)/float64(l.GOMEMLIMIT))
+				}
+			}
+			t.Logf("highest GC CPU share over the window %.1f%%, highest in use %.0f%% of GOMEMLIMIT", 100*gc, 100*inUse)
+			if gc == 0 {
+				t.Error("GC CPU share never measured above 0 in a program that collects all the time")
+			}
+			if tt.pressing && inUse < 0.9 {
+				t.Errorf("in use reached only %.0f%% of GOMEMLIMIT: the case is not exercised", 100*inUse)
+			}
+		})
 	}
 }
 
