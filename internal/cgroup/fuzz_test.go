@@ -262,6 +262,14 @@ func FuzzParseCPUMax(f *testing.F) {
 }
 
 func FuzzParseCPUV1(f *testing.F) {
+	quotas, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "*", "sys/fs/cgroup/*/cpu.cfs_quota_us"))
+	for _, q := range quotas {
+		qb, err1 := os.ReadFile(q)
+		pb, err2 := os.ReadFile(filepath.Join(filepath.Dir(q), "cpu.cfs_period_us"))
+		if err1 == nil && err2 == nil {
+			f.Add(string(qb), string(pb))
+		}
+	}
 	for _, s := range [][2]string{
 		{"-1", "100000"}, {"150000", "100000"}, {"0", "100000"}, {"100000", "0"}, {"-1", ""}, {"", ""},
 		{"-2", "100000"}, {"garbage", "100000"}, {"50000", "garbage"}, {"9223372036854775807", "1"},
