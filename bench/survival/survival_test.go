@@ -65,13 +65,13 @@ var ways = []struct {
 }
 
 // TestSurvival runs the workload four ways under a memory limit. Quick
-// form (go test, CI): a 64 MiB limit, a 36 MiB live heap, a short run:
+// form (go test, CI): a 128 MiB limit, a 72 MiB live heap, a short run:
 // no tuning must be OOM-killed, tune and automemlimit must survive and
 // report, and so must the unlimited run. Full form (GOTUNE_BENCH_OUT set,
 // from bench/run): a 256 MiB limit, a 150 MiB live heap, several rounds,
 // results written to survival.json; bench/run checks the targets.
 func TestSurvival(t *testing.T) {
-	res := Results{LimitBytes: 64 << 20, Live: "36MiB", Ops: 40_000, Rounds: 1, Modes: map[string]*Mode{}}
+	res := Results{LimitBytes: 128 << 20, Live: "72MiB", Ops: 80_000, Rounds: 1, Modes: map[string]*Mode{}}
 	full := harness.OutDir() != ""
 	if full {
 		res = Results{LimitBytes: 256 << 20, Live: "150MiB", Ops: 1_000_000, Rounds: 5, Modes: map[string]*Mode{}}
@@ -117,11 +117,11 @@ func TestSurvival(t *testing.T) {
 			continue
 		}
 		// Quick form: the outcomes are fixed by the GC's pacing (GOGC=100
-		// doubles a 36 MiB heap past 64 MiB; GOMEMLIMIT keeps it under).
+		// doubles a 72 MiB heap past 128 MiB; GOMEMLIMIT keeps it under).
 		switch name {
 		case "none":
 			if m.OOMKilled != 1 {
-				t.Errorf("no tuning under a 64 MiB limit with a 36 MiB live heap: want OOM-killed, got %+v", m.Runs[0].Outcome)
+				t.Errorf("no tuning under a 128 MiB limit with a 72 MiB live heap: want OOM-killed, got %+v", m.Runs[0].Outcome)
 			}
 		default:
 			if m.Survived != 1 {
