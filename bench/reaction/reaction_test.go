@@ -180,16 +180,19 @@ type Idle struct {
 	Seconds      float64 `json:"seconds"`
 	TuneNanos    int64   `json:"tune_cpu_ns"`
 	PlainNanos   int64   `json:"plain_cpu_ns"`
-	TuneShare    float64 `json:"tune_share"`  // of one core
-	PlainShare   float64 `json:"plain_share"` // of one core
-	RefreshShare float64 `json:"refresh_share"`
+	TickerNanos  int64   `json:"ticker_cpu_ns"`
+	TuneShare    float64 `json:"tune_share"`    // of one core
+	PlainShare   float64 `json:"plain_share"`   // of one core
+	TickerShare  float64 `json:"ticker_share"`  // of one core
+	RefreshShare float64 `json:"refresh_share"` // tune − plain
 }
 
 // TestIdleCPU measures the CPU that tune's refresh loop costs while the
 // program idles: a follower with tune.Init (default 1 s refresh) and a
 // plain idle Go program run side by side in groups with memory limits for
 // 60 s; the difference of their CPU times over that window, as a share of
-// one core, is the loop's cost. Quick form: checks that cpuNanos sees CPU
+// one core, is the loop's cost. A third child, plain but for an empty loop
+// on a 1 s ticker, shows how much of that is the wake-up alone. Quick form: checks that cpuNanos sees CPU
 // burnt by this process, and runs the pair for a moment.
 func TestIdleCPU(t *testing.T) {
 	window := 200 * time.Millisecond
@@ -216,15 +219,19 @@ func TestIdleCPU(t *testing.T) {
 
 	parent := cgrouptest.New(t)
 	bin := harness.Build(t, "./cmd/follower")
-	var kids [2]*child
-	for i, args := range [][]string{{"-tune"}, {}} {
+	// Side by side: tune, a plain idle Go program, and a plain one whose
+	// only work is an empty loop on a 1 s ticker (what the wake-ups of any
+	// periodic work cost on this machine, before doing anything).
+	var kids [3]*child
+	for i, args := range [][]string{{"-tune"}, {}, {"-ticker", "1s"}} {
 		g := parent.Child(t, fmt.Sprintf("idle-%d", i))
 		g.SetMemory(t, 512<<20)
 		kids[i] = start(t, g, bin, args...)
 	}
 	kids[0].await(t, (512<<20)*9/10, 10*time.Second) // tune.Init has run
 	kids[1].await(t, 1<<63-1, 10*time.Second)
-	var before, after [2]int64
+	kids[2].await(t, 1<<63-1, 10*time.Second)
+	var before, after [3]int64
 	for i, k := range kids {
 		if before[i], err = cpuNanos(k.cmd.Process.Pid); err != nil {
 			t.Fatal(err)
@@ -238,12 +245,13 @@ func TestIdleCPU(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res := Idle{Seconds: elapsed.Seconds(), TuneNanos: after[0] - before[0], PlainNanos: after[1] - before[1]}
-	res.TuneShare = float64(res.TuneNanos) / float64(elapsed.Nanoseconds())
-	res.PlainShare = float64(res.PlainNanos) / float64(elapsed.Nanoseconds())
+	share := func(ns int64) float64 { return float64(ns) / float64(elapsed.Nanoseconds()) }
+	res := Idle{Seconds: elapsed.Seconds(), TuneNanos: after[0] - before[0], PlainNanos: after[1] - before[1],
+		TickerNanos: after[2] - before[2]}
+	res.TuneShare, res.PlainShare, res.TickerShare = share(res.TuneNanos), share(res.PlainNanos), share(res.TickerNanos)
 	res.RefreshShare = res.TuneShare - res.PlainShare
-	t.Logf("over %v idle: tune %d ns (%.4f%% of a core), plain %d ns (%.4f%%), refresh loop %.4f%%",
-		elapsed, res.TuneNanos, 100*res.TuneShare, res.PlainNanos, 100*res.PlainShare, 100*res.RefreshShare)
+	t.Logf("over %v idle: tune %d ns (%.4f%% of a core), plain %d ns (%.4f%%), plain with an empty 1 s ticker %d ns (%.4f%%), refresh loop %.4f%%",
+		elapsed, res.TuneNanos, 100*res.TuneShare, res.PlainNanos, 100*res.PlainShare, res.TickerNanos, 100*res.TickerShare, 100*res.RefreshShare)
 	if harness.OutDir() != "" {
 		harness.WriteResult(t, "idle.json", res)
 	}

@@ -2,7 +2,7 @@
 // With -tune it runs tune.Init with the default options (so the default
 // refresh interval); without, it is a plain idle Go program, the baseline.
 //
-//	follower [-tune] [-poll 1ms]
+//	follower [-tune] [-poll 1ms] [-ticker 1s]
 //
 // It prints one JSON line (Line) when it is ready and, when -poll is
 // positive, one more each time it sees GOMEMLIMIT change, checking every
@@ -32,7 +32,14 @@ type Line struct {
 func main() {
 	useTune := flag.Bool("tune", false, "run tune.Init with its defaults")
 	poll := flag.Duration("poll", 0, "how often to check GOMEMLIMIT; 0 never")
+	ticker := flag.Duration("ticker", 0, "run an empty loop on a ticker of this interval (what any periodic work costs in wake-ups alone); 0 none")
 	flag.Parse()
+	if *ticker > 0 {
+		go func() {
+			for range time.Tick(*ticker) {
+			}
+		}()
+	}
 	if *useTune {
 		if _, err := tune.Init(tune.Options{Logger: slog.New(slog.DiscardHandler)}); err != nil {
 			fmt.Fprintln(os.Stderr, "follower: tune.Init:", err)
