@@ -51,11 +51,14 @@ import (
 
 // Hierarchy says where one controller's limits are found.
 type Hierarchy struct {
-	Version int      // 1 or 2; 0 when the controller was not found (with Err), or does not exist (without)
-	Mount   string   // the mount point, as mountinfo lists it
-	Group   string   // the process's group within the hierarchy, from /proc/self/cgroup
-	Dirs    []string // file system paths (under the root): the process's group first, then each ancestor up to the mount point
-	Err     error    // why the controller was not found, or nil
+	Version int    // 1 or 2; 0 when the controller was not found (with Err), or does not exist (without)
+	Mount   string // the mount point, as mountinfo lists it
+	// MountRoot is the group mounted there: "/" when the whole hierarchy
+	// is visible, a group path when a container sees only its subtree.
+	MountRoot string
+	Group     string   // the process's group within the hierarchy, from /proc/self/cgroup
+	Dirs      []string // file system paths (under the root): the process's group first, then each ancestor up to the mount point
+	Err       error    // why the controller was not found, or nil
 }
 
 // Layout is the result of discovery: where the memory and CPU controllers
@@ -179,7 +182,7 @@ func place(root, p string, mounts []Mount, match func(Mount) bool) (Hierarchy, e
 	rel := strings.TrimPrefix(p, best.Root)
 	top := filepath.Join(root, best.Point)
 	dir := filepath.Join(top, rel)
-	h := Hierarchy{Mount: best.Point, Group: p}
+	h := Hierarchy{Mount: best.Point, MountRoot: best.Root, Group: p}
 	for {
 		h.Dirs = append(h.Dirs, dir)
 		if dir == top || len(dir) <= len(top) {

@@ -3,7 +3,6 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,9 +42,15 @@ type limitFile struct {
 	level  int
 	path   string
 	src    string // what Limits.*Src says
-	f      *os.File
-	period *os.File // kCPUV1: cpu.cfs_period_us
+	f      handle
+	period handle // kCPUV1: cpu.cfs_period_us
 	pPath  string
+
+	// every > 1 reads the file only on every n-th Read and reuses the
+	// last value in between (see Open on memory.stat).
+	every          int
+	lastV          int64
+	lastOK, cached bool
 }
 
 // Reader keeps a layout's limit files open and re-reads them. It is not
@@ -54,6 +59,7 @@ type Reader struct {
 	mem, cpu       []limitFile
 	memErr, cpuErr error // from Open: the part cannot be read at all
 	files          []string
+	reads          int // how many times Read ran
 	buf            [8192]byte
 	pbuf           [64]byte
 }
@@ -100,7 +106,7 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 	var out []limitFile
 	var errs []error
 	add := func(lf limitFile) {
-		f, err := os.Open(lf.path)
+		f, err := openHandle(lf.path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return
 		}
@@ -110,9 +116,9 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 		}
 		if lf.kind == kCPUV1 {
 			lf.pPath = filepath.Join(filepath.Dir(lf.path), "cpu.cfs_period_us")
-			p, err := os.Open(lf.pPath)
+			p, err := openHandle(lf.pPath)
 			if err != nil {
-				f.Close()
+				f.close()
 				errs = append(errs, err)
 				return
 			}
@@ -131,8 +137,18 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 		}
 	}
 	if memory && h.Version == 1 {
+		// hierarchical_memory_limit matters for ancestors that are not
+		// visible as directories. When the mount shows the whole hierarchy
+		// (its root is "/") every ancestor's own file is read anyway, so
+		// the costly memory.stat (most of a tick's time on v1) is re-read
+		// only on every 10th Read, which still catches a cgroup namespace
+		// hiding ancestors behind a "/" root.
 		p := filepath.Join(h.Dirs[0], "memory.stat")
-		add(limitFile{kind: kMemStat, level: -1, path: p, src: p + ":hierarchical_memory_limit"})
+		every := 1
+		if h.MountRoot == "/" {
+			every = 10
+		}
+		add(limitFile{kind: kMemStat, level: -1, path: p, src: p + ":hierarchical_memory_limit", every: every})
 	}
 	return out, errors.Join(errs...)
 }
@@ -144,9 +160,9 @@ func (r *Reader) Files() []string { return r.files }
 func (r *Reader) Close() {
 	for _, set := range [][]limitFile{r.mem, r.cpu} {
 		for _, lf := range set {
-			lf.f.Close()
-			if lf.period != nil {
-				lf.period.Close()
+			lf.f.close()
+			if lf.kind == kCPUV1 {
+				lf.period.close()
 			}
 		}
 	}
@@ -157,6 +173,7 @@ func (r *Reader) Close() {
 // not allocate unless something fails.
 func (r *Reader) Read() Limits {
 	var l Limits
+	defer func() { r.reads++ }()
 	l.MemoryErr = r.memErr
 	if l.MemoryErr == nil {
 		for i := range r.mem {
@@ -220,15 +237,24 @@ func isIOErr(err error) bool {
 	return errors.As(err, &e)
 }
 
-func readAt(f *os.File, buf []byte, path string) ([]byte, error) {
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
+func readAt(f handle, buf []byte, path string) ([]byte, error) {
+	n, err := f.readAt0(buf)
+	if err != nil {
 		return nil, &ioError{fmt.Errorf("reading %s: %w", path, err)}
 	}
 	return buf[:n], nil
 }
 
 func (r *Reader) readMem(lf *limitFile) (int64, bool, error) {
+	if lf.every > 1 && lf.cached && r.reads%lf.every != 0 {
+		return lf.lastV, lf.lastOK, nil
+	}
+	v, ok, err := r.readMemFile(lf)
+	lf.lastV, lf.lastOK, lf.cached = v, ok, err == nil
+	return v, ok, err
+}
+
+func (r *Reader) readMemFile(lf *limitFile) (int64, bool, error) {
 	b, err := readAt(lf.f, r.buf[:], lf.path)
 	if err != nil {
 		return 0, false, err

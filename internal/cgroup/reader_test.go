@@ -3,6 +3,7 @@ package cgroup
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -146,13 +147,57 @@ func TestReaderV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, memStat, strings.Replace(string(data), "hierarchical_memory_limit 268435456", "hierarchical_memory_limit 134217728", 1))
-	if l := rd.Read(); l.Memory != 128<<20 || l.MemoryLevel != -1 || l.MemorySrc != memStat+":hierarchical_memory_limit" {
-		t.Errorf("after an ancestor above the mount tightened: %+v", l)
+	// The mount's root is "/", so every ancestor's own file is read on
+	// each Read and memory.stat only on every 10th: a change there (an
+	// ancestor hidden by a cgroup namespace) shows within 10 reads, and
+	// not on the very next one unless that is a 10th.
+	readUntil := func(what string, ok func(Limits) bool) {
+		t.Helper()
+		for i := 1; i <= 10; i++ {
+			l := rd.Read()
+			if ok(l) {
+				t.Logf("%s: seen on read %d", what, i)
+				return
+			}
+			if i == 10 {
+				t.Errorf("%s: not seen within 10 reads: %+v", what, l)
+			}
+		}
 	}
+	writeFile(t, memStat, strings.Replace(string(data), "hierarchical_memory_limit 268435456", "hierarchical_memory_limit 134217728", 1))
+	readUntil("an ancestor above the mount tightened", func(l Limits) bool {
+		return l.Memory == 128<<20 && l.MemoryLevel == -1 && l.MemorySrc == memStat+":hierarchical_memory_limit"
+	})
 	writeFile(t, memStat, strings.Replace(string(data), "hierarchical_memory_limit 268435456", "hierarchical_memory_limit x", 1))
-	if l := rd.Read(); l.MemoryErr == nil || !strings.Contains(l.MemoryErr.Error(), memStat+":hierarchical_memory_limit") || !strings.Contains(l.MemoryErr.Error(), `"x"`) {
-		t.Errorf("after a bad memory.stat: %v", l.MemoryErr)
+	readUntil("a bad memory.stat", func(l Limits) bool {
+		return l.MemoryErr != nil && strings.Contains(l.MemoryErr.Error(), memStat+":hierarchical_memory_limit") && strings.Contains(l.MemoryErr.Error(), `"x"`)
+	})
+}
+
+func TestReaderV1SubtreeMountReadsMemoryStatEveryTime(t *testing.T) {
+	root := copyFixture(t, "k8s-v1")
+	rd := openFixture(t, root)
+	first := rd.Read()
+	if first.MemoryErr != nil {
+		t.Fatalf("Read = %+v", first)
+	}
+	var memStat string
+	for _, f := range rd.Files() {
+		if strings.HasSuffix(f, "memory.stat") {
+			memStat = f
+		}
+	}
+	data, err := os.ReadFile(memStat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^hierarchical_memory_limit \d+$`)
+	if !re.Match(data) {
+		t.Fatalf("%s has no hierarchical_memory_limit line", memStat)
+	}
+	writeFile(t, memStat, re.ReplaceAllString(string(data), "hierarchical_memory_limit 1048576"))
+	if l := rd.Read(); l.Memory != 1<<20 || l.MemoryLevel != -1 {
+		t.Errorf("a subtree mount must re-read memory.stat on every Read: %+v", l)
 	}
 }
 
