@@ -106,7 +106,10 @@ func (e PressureEvent) String() string {
 //	          GOMEMLIMIT and GC CPU ≥ 30%
 //	Critical: in use ≥ 90% of GOMEMLIMIT and either the limiter engaged
 //	          within the window or GC CPU ≥ 50% (the GC is eating the CPU
-//	          because the heap cannot grow: an OOM kill is near)
+//	          because the heap cannot grow: an OOM kill is near); or in
+//	          use past GOMEMLIMIT itself with GC CPU ≥ 30% (the live heap
+//	          no longer fits: on a loaded machine the GC's share can stay
+//	          near 30% while the heap overshoots the limit)
 //
 // The GC CPU share counts once the window holds pressureMinSpan of data, so
 // the first GC cycles of a program do not count as a trend. A level is
@@ -258,7 +261,7 @@ func (m *pressureMeter) settle(raw PressureLevel) bool {
 func pressureLevel(inUse, gc float64, limiter bool) PressureLevel {
 	full := inUse >= pressureInUse
 	switch {
-	case full && (limiter || gc >= pressureGC):
+	case full && (limiter || gc >= pressureGC), inUse >= 1 && gc >= pressureGCInUse:
 		return PressureCritical
 	case limiter, gc >= pressureGC, full && gc >= pressureGCInUse:
 		return PressureHigh

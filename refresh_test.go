@@ -399,6 +399,9 @@ func TestPressureLevelThresholds(t *testing.T) {
 		{0.90, 0.50, false, PressureCritical}, // at the limit, GC takes half
 		{0.95, 0.10, true, PressureCritical},  // at the limit, the limiter engaged
 		{1.20, 0.30, true, PressureCritical},  // past it: the limiter let the heap overshoot
+		{1.40, 0.31, false, PressureCritical}, // past it, GC near 30% on a loaded machine (seen under Go 1.25 in CI)
+		{1.05, 0.10, false, PressureNone},     // past it but the GC is cheap (GOGC=off overshoot): no spiral
+		{0.99, 0.31, false, PressureHigh},     // at it, not past it
 	}
 	for _, tt := range tests {
 		if got := pressureLevel(tt.inUse, tt.gc, tt.limiter); got != tt.want {

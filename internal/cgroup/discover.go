@@ -42,7 +42,6 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -80,12 +79,12 @@ func Discover(root string) (*Layout, error) {
 		root = "/"
 	}
 	cgPath := filepath.Join(root, "proc/self/cgroup")
-	cgData, err := os.ReadFile(cgPath)
+	cgData, err := readProcFile(cgPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", cgPath, err)
 	}
 	miPath := filepath.Join(root, "proc/self/mountinfo")
-	miData, err := os.ReadFile(miPath)
+	miData, err := readProcFile(miPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", miPath, err)
 	}

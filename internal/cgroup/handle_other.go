@@ -29,3 +29,6 @@ func (h handle) close() {
 		h.f.Close()
 	}
 }
+
+// readProcFile reads a whole file.
+func readProcFile(path string) ([]byte, error) { return os.ReadFile(path) }

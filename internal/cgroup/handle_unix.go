@@ -4,6 +4,7 @@ package cgroup
 
 import (
 	"io/fs"
+	"slices"
 	"syscall"
 )
 
@@ -43,5 +44,34 @@ func (h handle) readAt0(buf []byte) (int, error) {
 func (h handle) close() {
 	if h.fd >= 0 {
 		syscall.Close(h.fd)
+	}
+}
+
+// readProcFile reads a whole /proc file with raw system calls: os.ReadFile
+// starts from the size stat reports, 0 for /proc, so the kernel would
+// generate the text in many small reads, and os.Open tries to register the
+// descriptor with the poller. One generous buffer makes it one or two reads.
+func readProcFile(path string) ([]byte, error) {
+	h, err := openHandle(path)
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	buf := make([]byte, 0, 16<<10)
+	for {
+		n, err := syscall.Read(h.fd, buf[len(buf):cap(buf)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf))
+		}
 	}
 }

@@ -1,11 +1,13 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -81,13 +83,6 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 	if len(h.Dirs) == 0 {
 		return nil, nil
 	}
-	if _, err := os.Stat(h.Dirs[0]); err != nil {
-		part := "cpu"
-		if memory {
-			part = "memory"
-		}
-		return nil, fmt.Errorf("%s (cgroup v%d): the process's group directory: %w", part, h.Version, err)
-	}
 	type spec struct {
 		kind fileKind
 		name string
@@ -130,7 +125,13 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 		lf.f = f
 		out = append(out, lf)
 	}
-	for level, dir := range h.Dirs {
+	dirs := h.Dirs
+	if h.MountRoot == "/" && len(dirs) > 1 {
+		// The top of a whole hierarchy is the root cgroup, which can hold
+		// no limit (v2 has no limit files there; v1's cannot be set).
+		dirs = dirs[:len(dirs)-1]
+	}
+	for level, dir := range dirs {
 		for _, s := range specs {
 			p := filepath.Join(dir, s.name)
 			add(limitFile{kind: s.kind, level: level, path: p, src: p})
@@ -149,6 +150,17 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 			every = 10
 		}
 		add(limitFile{kind: kMemStat, level: -1, path: p, src: p + ":hierarchical_memory_limit", every: every})
+	}
+	if !slices.ContainsFunc(out, func(lf limitFile) bool { return lf.level == 0 }) {
+		// No file in the process's own group: tell a missing group from one without limits
+		// (a stat only on this rare path keeps Open cheap).
+		if _, err := os.Stat(h.Dirs[0]); err != nil {
+			part := "cpu"
+			if memory {
+				part = "memory"
+			}
+			return nil, fmt.Errorf("%s (cgroup v%d): the process's group directory: %w", part, h.Version, err)
+		}
 	}
 	return out, errors.Join(errs...)
 }
@@ -287,6 +299,9 @@ func (r *Reader) readCPU(lf *limitFile) (float64, bool, error) {
 			return 0, false, fmt.Errorf("%s: %q: %w", lf.path, clip(strings.TrimSpace(string(b))), err)
 		}
 		return v, ok, nil
+	}
+	if string(bytes.TrimSpace(b)) == "-1" {
+		return 0, false, nil // no quota: the period does not matter
 	}
 	p, err := readAt(lf.period, r.pbuf[:], lf.pPath)
 	if err != nil {

@@ -53,9 +53,10 @@ func TestReaderReadAllocs(t *testing.T) {
 		cpu      float64
 		files    int
 	}{
-		// v1: memory.limit_in_bytes at three levels and memory.stat; a
-		// quota/period pair at three levels
-		{"v1-parent-tighter", 256 << 20, 1, 1.5, 4 + 6},
+		// v1: memory.limit_in_bytes at two levels (not the hierarchy's
+		// root group, which can hold no limit) and memory.stat; a
+		// quota/period pair at two levels
+		{"v1-parent-tighter", 256 << 20, 1, 1.5, 3 + 4},
 		// v1 with the limit only in hierarchical_memory_limit
 		{"v1-hierarchical-above-mount", 768 << 20, -1, 0, 2 + 2},
 		// v2: memory.max and memory.high at four levels (not the root,
