@@ -23,8 +23,10 @@ type MemoryReport struct {
 	// (for Detect: what Init would set). math.MaxInt64 means no limit.
 	Before     int64 `json:"gomemlimit_before_bytes"`
 	GOMEMLIMIT int64 `json:"gomemlimit_bytes"`
-	// Action is "set" when tune sets GOMEMLIMIT and "unchanged" otherwise;
-	// Reason says why in a few words.
+	// Action is "set" when tune sets GOMEMLIMIT, "restored" when the
+	// refresh loop puts back the value from before tune first set it (the
+	// limit went away), and "unchanged" otherwise; Reason says why in a
+	// few words.
 	Action string `json:"action"`
 	Reason string `json:"reason"`
 }

@@ -48,7 +48,9 @@ type Options struct {
 	// pressure level, never concurrently with itself.
 	OnPressure func(PressureEvent)
 	// CrashFile is where fatal crash output is written. "" means
-	// <os.TempDir()>/<executable name>.crash; "off" disables it.
+	// <os.TempDir()>/<executable name>.crash; "off" disables it. It is
+	// wired also under GOTUNE=off (it is not a limit); the previous run's
+	// crash, if any, is reported by PreviousCrash.
 	CrashFile string
 }
 
