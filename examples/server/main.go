@@ -19,8 +19,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/runtimehooks/tune"
@@ -57,20 +55,22 @@ func run(addr string) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("server: listening", "addr", ln.Addr().String())
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
+	// Cancelled on the first SIGTERM or SIGINT (a second one exits at once).
+	ctx := tune.ShutdownContext()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	// Hooks run last registered first: here there is only the server.
+	tune.OnShutdown("http server", srv.Shutdown)
 
 	select {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
 	}
-	slog.Info("server: shutting down")
+	slog.Info("server: shutting down", "cause", context.Cause(ctx))
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
+	if err := tune.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
