@@ -165,7 +165,7 @@ func sameLimits(a, b cgroup.Limits) bool {
 }
 
 // rediscover runs discovery again after a limit file could not be read
-// (the group was removed, or the process was moved). On success the new
+// (the group was removed) or the process was moved to other groups. On success the new
 // reader replaces the old one.
 func (r *refresher) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limits) {
 	layout, err := cgroup.Discover(r.c.root)
@@ -181,7 +181,7 @@ func (r *refresher) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limi
 	}
 	r.rd.Close()
 	r.rd = rd
-	r.c.logger.Info("tune: a limit file went away; the cgroups were discovered again: memory group " +
+	r.c.logger.Info("tune: the process's cgroups changed (it was moved, or a limit file went away) and were discovered again: memory group " +
 		dirOrNone(layout.Memory.Dirs) + ", cpu group " + dirOrNone(layout.CPU.Dirs))
 	return layout, lim
 }

@@ -333,3 +333,29 @@ func TestWatchRediscovers(t *testing.T) {
 		t.Errorf("no log line for the rediscovery:\n%s", log)
 	}
 }
+
+// TestWatchNoticesAMove: a process moved to another group whose old group
+// still exists (its files stay readable) is noticed through
+// /proc/self/cgroup, checked on every 10th tick.
+func TestWatchNoticesAMove(t *testing.T) {
+	a := cgrouptest.New(t)
+	a.SetMemory(t, 300<<20)
+	b := cgrouptest.New(t)
+	b.SetMemory(t, 200<<20)
+	w := startWatch(t, a)
+	w.expect(t, "first line: group a's 300MiB", func(l watchLine) bool { return is(l.Memory.Limit, 300<<20) })
+
+	pid := fmt.Sprint(w.cmd.Process.Pid)
+	cgrouptest.Write(t, b.Memory, "cgroup.procs", pid)
+	cgrouptest.Write(t, b.CPU, "cgroup.procs", pid)
+	w.expect(t, "group b's 200MiB after the move", func(l watchLine) bool {
+		return is(l.Memory.Limit, 200<<20) && is(l.Memory.GOMEMLIMIT, ninety(200<<20))
+	})
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	for range w.lines {
+	}
+	w.cmd.Wait()
+	if log := w.stderr.String(); !strings.Contains(log, "discovered again: memory group "+b.Memory) {
+		t.Errorf("no log line for the rediscovery:\n%s", log)
+	}
+}

@@ -63,11 +63,13 @@ type Hierarchy struct {
 // Layout is the result of discovery: where the memory and CPU controllers
 // of the process are.
 type Layout struct {
-	Root     string    // the file system root everything was read under
-	Memory   Hierarchy // the memory controller
-	CPU      Hierarchy // the cpu controller
-	HasV2    bool      // a cgroup2 file system is mounted (on a hybrid host, beside v1)
-	Warnings []error   // lines of /proc/self/cgroup or mountinfo that were passed over
+	Root   string    // the file system root everything was read under
+	Memory Hierarchy // the memory controller
+	CPU    Hierarchy // the cpu controller
+	HasV2  bool      // a cgroup2 file system is mounted (on a hybrid host, beside v1)
+
+	procCgroup []byte  // /proc/self/cgroup as Discover read it
+	Warnings   []error // lines of /proc/self/cgroup or mountinfo that were passed over
 }
 
 // Discover reads root/proc/self/cgroup and root/proc/self/mountinfo and
@@ -92,6 +94,7 @@ func Discover(root string) (*Layout, error) {
 	mounts, errs2 := ParseMountInfo(miData)
 	l := Resolve(root, entries, mounts)
 	l.Warnings = append(append(errs1, errs2...), l.Warnings...)
+	l.procCgroup = cgData
 	return l, nil
 }
 

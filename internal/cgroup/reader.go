@@ -25,7 +25,8 @@ type Limits struct {
 	CPULeaf  float64 // the quota of the process's own group alone (what the Go runtime sees), or 0
 
 	// Stale is set when a file that was opened could not be read any more
-	// (its group was removed, or the process was moved): run Discover again.
+	// (its group was removed), or when the process was moved to other
+	// groups (checked on every 10th Read): run Discover again.
 	Stale bool
 }
 
@@ -62,8 +63,15 @@ type Reader struct {
 	memErr, cpuErr error // from Open: the part cannot be read at all
 	files          []string
 	reads          int // how many times Read ran
-	buf            [8192]byte
-	pbuf           [64]byte
+
+	// self is root/proc/self/cgroup, kept open, and selfWas its content at
+	// discovery: on every movedEvery-th Read a difference marks the limits
+	// Stale, since the files held open are then another group's.
+	self    handle
+	selfOK  bool
+	selfWas []byte
+	buf     [8192]byte
+	pbuf    [64]byte
 }
 
 // Open opens the limit files of every directory the layout lists. A file
@@ -71,6 +79,11 @@ type Reader struct {
 // has no memory.max); any other failure is reported by Read for its part.
 func (l *Layout) Open() *Reader {
 	r := &Reader{}
+	if l.procCgroup != nil {
+		if h, err := openHandle(filepath.Join(l.Root, "proc/self/cgroup")); err == nil {
+			r.self, r.selfOK, r.selfWas = h, true, l.procCgroup
+		}
+	}
 	r.mem, r.memErr = r.open(l.Memory, true)
 	r.cpu, r.cpuErr = r.open(l.CPU, false)
 	return r
@@ -178,7 +191,24 @@ func (r *Reader) Close() {
 			}
 		}
 	}
+	if r.selfOK {
+		r.self.close()
+		r.selfOK = false
+	}
 	r.mem, r.cpu = nil, nil
+}
+
+// movedEvery is how often Read checks /proc/self/cgroup for a move.
+const movedEvery = 10
+
+// moved reports whether /proc/self/cgroup no longer says what it said at
+// discovery. It does not allocate.
+func (r *Reader) moved() bool {
+	if !r.selfOK || r.reads%movedEvery != movedEvery-1 {
+		return false
+	}
+	n, err := r.self.readAt0(r.buf[:])
+	return err != nil || !bytes.Equal(r.buf[:n], r.selfWas)
 }
 
 // Read re-reads every open file and returns the tightest limits. It does
@@ -186,6 +216,7 @@ func (r *Reader) Close() {
 func (r *Reader) Read() Limits {
 	var l Limits
 	defer func() { r.reads++ }()
+	l.Stale = r.moved()
 	l.MemoryErr = r.memErr
 	if l.MemoryErr == nil {
 		for i := range r.mem {

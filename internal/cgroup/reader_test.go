@@ -256,3 +256,21 @@ func BenchmarkReaderRead(b *testing.B) {
 		})
 	}
 }
+
+// TestReaderNoticesAMove: a process moved to other groups keeps reading
+// its old groups' files, which stay readable while the groups exist; the
+// reader notices through /proc/self/cgroup on every 10th Read.
+func TestReaderNoticesAMove(t *testing.T) {
+	root := copyFixture(t, "v2-child-tighter")
+	rd := openFixture(t, root)
+	self := filepath.Join(root, "proc/self/cgroup")
+	for i := 1; i <= 2*movedEvery; i++ {
+		if i == movedEvery+3 {
+			writeFile(t, self, "0::/batch.slice\n")
+		}
+		l := rd.Read()
+		if want := i == 2*movedEvery; l.Stale != want {
+			t.Errorf("read %d: Stale = %v, want %v", i, l.Stale, want)
+		}
+	}
+}
