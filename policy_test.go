@@ -53,7 +53,7 @@ func TestRuntimeRule(t *testing.T) {
 		numCPU int
 		want   int
 	}{
-		{0, 8, 8}, {0.5, 8, 2}, {1, 8, 2}, {2, 8, 2}, {2.1, 8, 3}, {3.5, 8, 4}, {16, 8, 8}, {0.5, 1, 1}, {4, 2, 2},
+		{0, 8, 8}, {9.2e18, 8, 8}, {0.5, 8, 2}, {1, 8, 2}, {2, 8, 2}, {2.1, 8, 3}, {3.5, 8, 4}, {16, 8, 8}, {0.5, 1, 1}, {4, 2, 2},
 	}
 	for _, tt := range tests {
 		if got := runtimeRule(tt.quota, tt.numCPU); got != tt.want {
@@ -85,6 +85,7 @@ func TestDecideProcs(t *testing.T) {
 		{"floor", cgroup.Limits{CPU: 2.5}, floor, st(3, 8, 3), "set", 2, "floor of"},
 		{"floor: at least 1", cgroup.Limits{CPU: 0.2}, floor, st(2, 8, 2), "set", 1, ""},
 		{"floor: at most the CPUs", cgroup.Limits{CPU: 6}, floor, st(2, 2, 2), "set", 2, ""},
+		{"floor: an absurd quota does not overflow", cgroup.Limits{CPU: 9.2e18}, floor, st(2, 4, 2), "set", 4, ""},
 		{"floor: no quota", cgroup.Limits{}, floor, st(5, 8, 5), "unchanged", 5, "no CPU quota"},
 		{"off", cgroup.Limits{CPU: 1}, off, st(8, 8, 8), "unchanged", 8, "policy is off"},
 		{"env wins", cgroup.Limits{CPU: 1}, floor, procsState{current: 6, numCPU: 8, runtimeDefault: 6, env: "6"}, "unchanged", 6, "GOMAXPROCS=6"},

@@ -59,8 +59,8 @@ type procsState struct {
 // runtimeRule is the Go runtime's (1.25+) default for a CPU quota:
 // min(numCPU, max(⌈quota⌉, 2)); no quota gives numCPU.
 func runtimeRule(quota float64, numCPU int) int {
-	if quota <= 0 {
-		return numCPU
+	if quota <= 0 || quota >= float64(numCPU) {
+		return numCPU // also keeps an absurd quota from overflowing int
 	}
 	n := max(int(math.Ceil(quota)), 2)
 	return min(n, numCPU)
@@ -92,7 +92,10 @@ func decideProcs(lim cgroup.Limits, c config, s procsState) CPUReport {
 			r.Reason = "no CPU quota found: left as it is"
 			return r
 		}
-		want = min(max(int(math.Floor(lim.CPU)), 1), s.numCPU)
+		want = s.numCPU
+		if lim.CPU < float64(s.numCPU) {
+			want = max(int(math.Floor(lim.CPU)), 1)
+		}
 		r.Reason = fmt.Sprintf("floor of %s quota %.4g from %s", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
 	default:
 		if lim.CPU == 0 {
