@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -159,8 +160,19 @@ func TestRegisterConflict(t *testing.T) {
 
 // TestRegisterDefault registers on prometheus.DefaultRegisterer, which
 // already holds the default Go and process collectors, and serves it
-// through MetricsHandler.
+// through MetricsHandler. It puts the default registry back as it found it
+// (tune's collectors out, the default ones in), so that it can run again in
+// the same process (go test -count=2).
 func TestRegisterDefault(t *testing.T) {
+	t.Cleanup(func() {
+		// Unregister matches by descriptors: a fresh set stands for the one
+		// Register made.
+		if !prometheus.DefaultRegisterer.Unregister(newCollectorSet()) {
+			t.Error("cleanup: tune's collectors were not on the default registry")
+		}
+		prometheus.DefaultRegisterer.MustRegister(collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	})
 	before := families(t, prometheus.DefaultGatherer)
 	if _, ok := before["go_goroutines"]; !ok {
 		t.Fatal("the default registry has no Go collector to replace")
@@ -418,12 +430,6 @@ func TestLeakedObjectsSeries(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(newTuneCollector())
 	const closedKind, leakedKind = "metrics-test-closed", "metrics-test-leaked"
-	closed := new([64]byte)
-	Track(closed, closedKind)()
-	func() {
-		obj := new([64]byte)
-		Track(obj, leakedKind)
-	}()
 	count := func() map[string]float64 {
 		got := map[string]float64{}
 		for _, m := range families(t, reg)["gotune_leaked_objects_total"].GetMetric() {
@@ -431,10 +437,22 @@ func TestLeakedObjectsSeries(t *testing.T) {
 		}
 		return got
 	}
+	// The counters are process-wide: an earlier run of this test in the
+	// same process (go test -count=2) has already counted its own leak
+	// (it waited for it below), so the counts before this run's objects
+	// exist are settled.
+	start := count()
+	closed := new([64]byte)
+	Track(closed, closedKind)()
+	func() {
+		obj := new([64]byte)
+		Track(obj, leakedKind)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for count()[leakedKind] != 1 {
+	for count()[leakedKind] != start[leakedKind]+1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("gotune_leaked_objects_total{kind=%q} did not reach 1 within 10s: %v", leakedKind, count())
+			t.Fatalf("gotune_leaked_objects_total{kind=%q} did not rise from %v to %v within 10s: %v",
+				leakedKind, start[leakedKind], start[leakedKind]+1, count())
 		}
 		runtime.GC() // the leak shows when the collector finds the object
 		time.Sleep(10 * time.Millisecond)
