@@ -9,9 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,10 +30,16 @@ type child struct {
 	g     *cgrouptest.Group
 }
 
-func start(t *testing.T, g *cgrouptest.Group, bin string, args ...string) *child {
+// start runs bin with args inside g and, when acct is not nil, inside acct
+// too.
+func start(t *testing.T, g *cgrouptest.Group, acct *harness.Acct, bin string, args ...string) *child {
 	t.Helper()
 	c := &child{g: g, lines: make(chan Line, 64)}
-	c.cmd = g.Command(bin, args...)
+	if acct != nil {
+		c.cmd = acct.Command(g, bin, args...)
+	} else {
+		c.cmd = g.Command(bin, args...)
+	}
 	c.cmd.Env = harness.Env()
 	c.cmd.Stderr = os.Stderr
 	var err error
@@ -113,7 +116,7 @@ func TestReaction(t *testing.T) {
 	const high, low = 512 << 20, 256 << 20
 	g.SetMemory(t, high)
 	bin := harness.Build(t, "./cmd/follower")
-	c := start(t, g, bin, "-tune", "-poll", "1ms")
+	c := start(t, g, nil, bin, "-tune", "-poll", "1ms")
 	c.await(t, high*9/10, 10*time.Second)
 
 	var res Reaction
@@ -138,120 +141,104 @@ func TestReaction(t *testing.T) {
 	}
 }
 
-// cpuNanos is the CPU time, in nanoseconds, that every thread of pid has
-// run so far: the first field of /proc/<pid>/task/<tid>/schedstat, exact
-// to the nanosecond (/proc/<pid>/stat counts in 10 ms clock ticks, too
-// coarse for an idle program).
-func cpuNanos(pid int) (int64, error) {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	if err != nil || len(tasks) == 0 {
-		return 0, fmt.Errorf("no /proc/%d/task/*/schedstat (%v)", pid, err)
-	}
-	var sum int64
-	for _, p := range tasks {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue // the thread exited; a Go program rarely lets one go
-		}
-		f := strings.Fields(string(b))
-		if len(f) < 1 {
-			return 0, fmt.Errorf("%s: %q has no fields", p, b)
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %q is not a number", p, f[0])
-		}
-		sum += n
-	}
-	return sum, nil
-}
-
-// rusageNanos is this process's user and system CPU time from getrusage.
-func rusageNanos(t *testing.T) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
-// Idle is what the full run writes to idle.json.
+// Idle is what the full run writes to idle.json. CPU times are the
+// children's cpuacct.usage over the window, in nanoseconds; shares are of
+// one core.
 type Idle struct {
+	Method       string  `json:"method"`
 	Seconds      float64 `json:"seconds"`
 	TuneNanos    int64   `json:"tune_cpu_ns"`
 	PlainNanos   int64   `json:"plain_cpu_ns"`
 	TickerNanos  int64   `json:"ticker_cpu_ns"`
-	TuneShare    float64 `json:"tune_share"`    // of one core
-	PlainShare   float64 `json:"plain_share"`   // of one core
-	TickerShare  float64 `json:"ticker_share"`  // of one core
-	RefreshShare float64 `json:"refresh_share"` // tune − plain
+	TuneShare    float64 `json:"tune_share"`
+	PlainShare   float64 `json:"plain_share"`
+	TickerShare  float64 `json:"ticker_share"`
+	RefreshShare float64 `json:"refresh_share"` // tune − plain: the whole refresh loop
+	WakeShare    float64 `json:"wake_share"`    // empty ticker − plain: a 1 s wake-up alone
+	WorkShare    float64 `json:"work_share"`    // tune − empty ticker: the tick's work beyond the wake-up
 }
 
 // TestIdleCPU measures the CPU that tune's refresh loop costs while the
-// program idles: a follower with tune.Init (default 1 s refresh) and a
-// plain idle Go program run side by side in groups with memory limits for
-// 60 s; the difference of their CPU times over that window, as a share of
-// one core, is the loop's cost. A third child, plain but for an empty loop
-// on a 1 s ticker, shows how much of that is the wake-up alone. Quick form: checks that cpuNanos sees CPU
-// burnt by this process, and runs the pair for a moment.
+// program idles. Three followers run side by side for 60 s, each in its
+// own memory group and its own cpuacct group: one with tune.Init (default
+// 1 s refresh), a plain idle Go program, and a plain one whose only work is
+// an empty loop on a 1 s ticker (what the wake-ups of any periodic work
+// cost on this machine, before doing anything). CPU time is each group's
+// cpuacct.usage, in nanoseconds and counting every thread, exited ones
+// too. tune − plain is the loop's cost; empty ticker − plain the wake-up's
+// share of it; tune − empty ticker the work of the tick itself.
+//
+// Quick form: checks that cpuacct.usage agrees with the kernel's rusage of
+// a child that burns CPU, and runs the three for a moment.
 func TestIdleCPU(t *testing.T) {
 	window := 200 * time.Millisecond
 	if harness.OutDir() != "" {
 		window = 60 * time.Second
 	}
-	// cpuNanos must agree with getrusage on CPU this process burns. (Spin
-	// by CPU time, not wall time: on a shared machine 50 ms of wall time
-	// may hold only a few ms of CPU.)
-	self0, err := cpuNanos(os.Getpid())
+	parent := cgrouptest.New(t)
+	tag := filepath.Base(parent.Memory)
+
+	// cpuacct.usage must see the CPU a child burns, as its rusage does.
+	g := parent.Child(t, "burn")
+	acct := harness.NewAcct(t, g, tag+"-burn")
+	u0, err := acct.Usage()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ru0 := rusageNanos(t)
-	for rusageNanos(t)-ru0 < 50_000_000 {
+	burn := acct.Command(g, "/bin/sh", "-c", `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done`)
+	if out, err := burn.CombinedOutput(); err != nil {
+		t.Fatalf("burning CPU in %s: %v\n%s", acct.Dir, err, out)
 	}
-	self1, err := cpuNanos(os.Getpid())
+	u1, err := acct.Usage()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := self1 - self0; d < 40_000_000 {
-		t.Fatalf("cpuNanos saw %d ns while getrusage saw 50 ms of CPU: it does not measure CPU time", d)
+	ru := burn.ProcessState.UserTime() + burn.ProcessState.SystemTime()
+	got := time.Duration(u1 - u0)
+	t.Logf("a CPU-burning child: cpuacct.usage %v, rusage %v", got, ru)
+	if ru < 20*time.Millisecond {
+		t.Fatalf("the burning child used only %v of CPU (rusage): too little to check cpuacct.usage against", ru)
+	}
+	if got < ru*8/10 || got > ru*12/10+5*time.Millisecond {
+		t.Fatalf("cpuacct.usage of %s grew by %v while the child's rusage is %v: it does not measure the child's CPU", acct.Dir, got, ru)
 	}
 
-	parent := cgrouptest.New(t)
 	bin := harness.Build(t, "./cmd/follower")
-	// Side by side: tune, a plain idle Go program, and a plain one whose
-	// only work is an empty loop on a 1 s ticker (what the wake-ups of any
-	// periodic work cost on this machine, before doing anything).
 	var kids [3]*child
+	var accts [3]*harness.Acct
 	for i, args := range [][]string{{"-tune"}, {}, {"-ticker", "1s"}} {
 		g := parent.Child(t, fmt.Sprintf("idle-%d", i))
 		g.SetMemory(t, 512<<20)
-		kids[i] = start(t, g, bin, args...)
+		accts[i] = harness.NewAcct(t, g, fmt.Sprintf("%s-idle-%d", tag, i))
+		kids[i] = start(t, g, accts[i], bin, args...)
 	}
 	kids[0].await(t, (512<<20)*9/10, 10*time.Second) // tune.Init has run
 	kids[1].await(t, 1<<63-1, 10*time.Second)
 	kids[2].await(t, 1<<63-1, 10*time.Second)
 	var before, after [3]int64
-	for i, k := range kids {
-		if before[i], err = cpuNanos(k.cmd.Process.Pid); err != nil {
+	for i, a := range accts {
+		if before[i], err = a.Usage(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t0 := time.Now()
 	time.Sleep(window) // the measurement window itself, not a wait for an event
 	elapsed := time.Since(t0)
-	for i, k := range kids {
-		if after[i], err = cpuNanos(k.cmd.Process.Pid); err != nil {
+	for i, a := range accts {
+		if after[i], err = a.Usage(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	share := func(ns int64) float64 { return float64(ns) / float64(elapsed.Nanoseconds()) }
-	res := Idle{Seconds: elapsed.Seconds(), TuneNanos: after[0] - before[0], PlainNanos: after[1] - before[1],
+	res := Idle{Method: "cpuacct.usage", Seconds: elapsed.Seconds(), TuneNanos: after[0] - before[0], PlainNanos: after[1] - before[1],
 		TickerNanos: after[2] - before[2]}
 	res.TuneShare, res.PlainShare, res.TickerShare = share(res.TuneNanos), share(res.PlainNanos), share(res.TickerNanos)
 	res.RefreshShare = res.TuneShare - res.PlainShare
-	t.Logf("over %v idle: tune %d ns (%.4f%% of a core), plain %d ns (%.4f%%), plain with an empty 1 s ticker %d ns (%.4f%%), refresh loop %.4f%%",
-		elapsed, res.TuneNanos, 100*res.TuneShare, res.PlainNanos, 100*res.PlainShare, res.TickerNanos, 100*res.TickerShare, 100*res.RefreshShare)
+	res.WakeShare = res.TickerShare - res.PlainShare
+	res.WorkShare = res.TuneShare - res.TickerShare
+	t.Logf("over %v idle (cpuacct.usage): tune %d ns (%.4f%% of a core), plain %d ns (%.4f%%), plain with an empty 1 s ticker %d ns (%.4f%%); refresh loop (tune − plain) %.4f%%, wake-up alone (ticker − plain) %.4f%%, tick work (tune − ticker) %.4f%%",
+		elapsed, res.TuneNanos, 100*res.TuneShare, res.PlainNanos, 100*res.PlainShare, res.TickerNanos, 100*res.TickerShare,
+		100*res.RefreshShare, 100*res.WakeShare, 100*res.WorkShare)
 	if harness.OutDir() != "" {
 		harness.WriteResult(t, "idle.json", res)
 	}

@@ -73,8 +73,9 @@ func TestRowsVerdicts(t *testing.T) {
 		{"survival: outcome", "PASS"},
 		{"survival: throughput, tune vs no limit", "FAIL"}, // 0.70× per CPU-second (wall: 1.00×)
 		{"survival: throughput, tune vs automemlimit", "FAIL"},
-		{"reaction", "FAIL"},        // 1.6 s
-		{"refresh loop CPU", "n/a"}, // idle.json missing
+		{"reaction", "FAIL"},          // 1.6 s
+		{"idle CPU over 60 s", "n/a"}, // idle.json missing
+		{"idle CPU: the tick's work", "n/a"},
 	} {
 		found := false
 		for name, res := range got {
@@ -88,5 +89,32 @@ func TestRowsVerdicts(t *testing.T) {
 		if !found {
 			t.Errorf("no row starting %q in %v", c.prefix, got)
 		}
+	}
+}
+
+func TestIdleRows(t *testing.T) {
+	for _, c := range []struct {
+		name, json string
+		loop, work string
+	}{
+		{"both under", `{"method": "cpuacct.usage", "refresh_share": 0.00005, "wake_share": 0.00002, "work_share": 0.00003}`, "PASS", "PASS"},
+		// The wake-up alone is over the target: the loop fails, the tick's
+		// own work may still pass.
+		{"wake-up over", `{"method": "cpuacct.usage", "refresh_share": 0.0003, "wake_share": 0.00025, "work_share": 0.00005}`, "FAIL", "PASS"},
+		{"work over", `{"method": "cpuacct.usage", "refresh_share": 0.0003, "wake_share": 0.0001, "work_share": 0.0002}`, "FAIL", "FAIL"},
+		// An idle.json of the old clock-tick method is not compared.
+		{"old method", `{"refresh_share": 0.00005, "work_share": 0.00003}`, "n/a", "n/a"},
+		{"bad json", `{`, "n/a", "n/a"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "idle.json")
+			if err := os.WriteFile(p, []byte(c.json), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rows := idleRows(p)
+			if len(rows) != 2 || rows[0].Result != c.loop || rows[1].Result != c.work {
+				t.Fatalf("idleRows(%s) = %+v; want results %s, %s", c.json, rows, c.loop, c.work)
+			}
+		})
 	}
 }
