@@ -147,6 +147,15 @@ var detectCases = []detectCase{
 	{name: "wsl2-hybrid", version: 1, mode: "hybrid", memGroup: "sys/fs/cgroup/memory", cpuGroup: "sys/fs/cgroup/cpu"},
 	{name: "ecs-v1", version: 1, mode: "v1",
 		memLimit: 256 * mib, memSrc: "sys/fs/cgroup/memory/memory.limit_in_bytes"},
+	// cgroup namespaces with the process in a child of the namespace's
+	// root: the mount's root is "/" but its top directory is the
+	// container's group, which holds the limits
+	{name: "v2-cgroupns-nested", version: 2, mode: "v2", memGroup: "sys/fs/cgroup/app", cpuGroup: "sys/fs/cgroup/app",
+		memLimit: 512 * mib, memSrc: "sys/fs/cgroup/memory.max", memLevel: 1,
+		cpuQuota: 0.5, cpuSrc: "sys/fs/cgroup/cpu.max", cpuLevel: 1},
+	{name: "v1-cgroupns-nested", version: 1, mode: "v1", memGroup: "sys/fs/cgroup/memory/app", cpuGroup: "sys/fs/cgroup/cpu,cpuacct/app",
+		memLimit: 512 * mib, memSrc: "sys/fs/cgroup/memory/memory.limit_in_bytes", memLevel: 1,
+		cpuQuota: 0.5, cpuSrc: "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", cpuLevel: 1},
 }
 
 const k8sPod = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod3e8f1a2b_4c5d_4e7f_8091_a2b3c4d5e6f7.slice"

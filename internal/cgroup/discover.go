@@ -17,7 +17,12 @@
 //   - parent cgroups: every directory from the process's group up to the
 //     mount point is read and the tightest limit wins. On v1,
 //     hierarchical_memory_limit also brings in ancestors above the mount
-//     point, which are not visible as directories.
+//     point, which are not visible as directories. The real root group of
+//     a v1 hierarchy (known by its release_agent file) holds no limit and
+//     is not read, and then neither is memory.stat but on every 10th Read;
+//     the root of a cgroup namespace (a "/" mount root without
+//     release_agent) is read like any group, since it holds the
+//     container's limits.
 //   - mountinfo octal escapes, any number of optional fields, unrelated
 //     mounts, and malformed or untranslatable lines for other controllers:
 //     they are passed over (and listed in Layout.Warnings), never fatal.

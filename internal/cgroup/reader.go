@@ -138,10 +138,16 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 		lf.f = f
 		out = append(out, lf)
 	}
+	// On v1, a mount of the whole hierarchy ends at the real root cgroup,
+	// which can hold no limit, and every ancestor of the process is then a
+	// directory whose own file is read. Only the real root has a
+	// release_agent file: under a cgroup namespace the mount's root is
+	// also "/", but the top directory is the namespace's root group, which
+	// may hold the container's limit, with more ancestors hidden above it.
+	// (v2 needs no such test: its root has no limit files at all.)
+	whole := h.Version == 1 && h.MountRoot == "/" && exists(filepath.Join(h.Dirs[len(h.Dirs)-1], "release_agent"))
 	dirs := h.Dirs
-	if h.MountRoot == "/" && len(dirs) > 1 {
-		// The top of a whole hierarchy is the root cgroup, which can hold
-		// no limit (v2 has no limit files there; v1's cannot be set).
+	if whole && len(dirs) > 1 {
 		dirs = dirs[:len(dirs)-1]
 	}
 	for level, dir := range dirs {
@@ -151,18 +157,16 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 		}
 	}
 	if memory && h.Version == 1 {
-		// hierarchical_memory_limit matters for ancestors that are not
-		// visible as directories. When the mount shows the whole hierarchy
-		// (its root is "/") every ancestor's own file is read anyway, so
-		// the costly memory.stat (most of a tick's time on v1) is re-read
-		// only on every 10th Read, which still catches a cgroup namespace
-		// hiding ancestors behind a "/" root.
+		// hierarchical_memory_limit brings in ancestors that are not
+		// visible as directories. When all of them are (whole), it adds
+		// nothing, so the costly memory.stat (most of a v1 tick's time) is
+		// not read at first and then only on every 10th Read, as a guard.
 		p := filepath.Join(h.Dirs[0], "memory.stat")
-		every := 1
-		if h.MountRoot == "/" {
-			every = 10
+		lf := limitFile{kind: kMemStat, level: -1, path: p, src: p + ":hierarchical_memory_limit", every: 1}
+		if whole {
+			lf.every, lf.cached = 10, true
 		}
-		add(limitFile{kind: kMemStat, level: -1, path: p, src: p + ":hierarchical_memory_limit", every: every})
+		add(lf)
 	}
 	if !slices.ContainsFunc(out, func(lf limitFile) bool { return lf.level == 0 }) {
 		// No file in the process's own group: tell a missing group from one without limits
@@ -343,4 +347,9 @@ func (r *Reader) readCPU(lf *limitFile) (float64, bool, error) {
 		return 0, false, fmt.Errorf("%s: %w", filepath.Dir(lf.path), err)
 	}
 	return v, ok, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
