@@ -89,6 +89,9 @@ func newRefresher(c config, rd *cgroup.Reader, last cgroup.Limits) *refresher {
 }
 
 func (r *refresher) run(t *time.Ticker) {
+	if r.rd != nil {
+		r.rd.WatchMoves() // here, not in Init: only a loop needs it
+	}
 	defer func() {
 		t.Stop()
 		if r.rd != nil {
@@ -179,6 +182,7 @@ func (r *refresher) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limi
 		rd.Close()
 		return nil, stale
 	}
+	rd.WatchMoves()
 	r.rd.Close()
 	r.rd = rd
 	r.c.logger.Info("tune: the process's cgroups changed (it was moved, or a limit file went away) and were discovered again: memory group " +

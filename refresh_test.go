@@ -252,6 +252,7 @@ func realLoop(tb testing.TB) *refresher {
 	}
 	rd := layout.Open()
 	c, _ := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
+	rd.WatchMoves() // as run does
 	r := newRefresher(c, rd, rd.Read())
 	tb.Cleanup(func() {
 		r.stopped.Store(true)

@@ -67,11 +67,12 @@ type Reader struct {
 	// self is root/proc/self/cgroup, kept open, and selfWas its content at
 	// discovery: on every movedEvery-th Read a difference marks the limits
 	// Stale, since the files held open are then another group's.
-	self    handle
-	selfOK  bool
-	selfWas []byte
-	buf     [8192]byte
-	pbuf    [64]byte
+	self     handle
+	selfOK   bool
+	selfPath string
+	selfWas  []byte
+	buf      [8192]byte
+	pbuf     [64]byte
 }
 
 // Open opens the limit files of every directory the layout lists. A file
@@ -80,9 +81,7 @@ type Reader struct {
 func (l *Layout) Open() *Reader {
 	r := &Reader{}
 	if l.procCgroup != nil {
-		if h, err := openHandle(filepath.Join(l.Root, "proc/self/cgroup")); err == nil {
-			r.self, r.selfOK, r.selfWas = h, true, l.procCgroup
-		}
+		r.selfPath, r.selfWas = filepath.Join(l.Root, "proc/self/cgroup"), l.procCgroup
 	}
 	r.mem, r.memErr = r.open(l.Memory, true)
 	r.cpu, r.cpuErr = r.open(l.CPU, false)
@@ -200,6 +199,19 @@ func (r *Reader) Close() {
 		r.selfOK = false
 	}
 	r.mem, r.cpu = nil, nil
+}
+
+// WatchMoves makes Read check, on every movedEvery-th call, whether the
+// process was moved to other groups (see Limits.Stale). A reader that
+// lives only for one Read (Detect, or Init without a refresh loop) need not
+// call it.
+func (r *Reader) WatchMoves() {
+	if r.selfOK || r.selfPath == "" {
+		return
+	}
+	if h, err := openHandle(r.selfPath); err == nil {
+		r.self, r.selfOK = h, true
+	}
 }
 
 // movedEvery is how often Read checks /proc/self/cgroup for a move.

@@ -263,6 +263,7 @@ func BenchmarkReaderRead(b *testing.B) {
 func TestReaderNoticesAMove(t *testing.T) {
 	root := copyFixture(t, "v2-child-tighter")
 	rd := openFixture(t, root)
+	rd.WatchMoves()
 	self := filepath.Join(root, "proc/self/cgroup")
 	for i := 1; i <= 2*movedEvery; i++ {
 		if i == movedEvery+3 {
