@@ -95,7 +95,7 @@ func TestPressureSpiral(t *testing.T) {
 	if want := int64(0.9 * float64(300<<20)); last.GOMEMLIMIT != want {
 		t.Errorf("GOMEMLIMIT in the event = %d, want %d (tune's 90%% of the group's limit)", last.GOMEMLIMIT, want)
 	}
-	if float64(last.InUse) < 0.9*float64(last.GOMEMLIMIT) || !(last.Limiter || last.GCCPU >= 0.5) {
+	if tune.PressureLevelOf(float64(last.InUse)/float64(last.GOMEMLIMIT), last.GCCPU, last.Limiter) != tune.PressureCritical {
 		t.Errorf("critical without its numbers: %+v", last)
 	}
 	// The program is then killed by the kernel, or by the test.
