@@ -301,61 +301,44 @@ func TestWatchInProcess(t *testing.T) {
 	}
 }
 
-// TestWatchRediscovers: when the process is moved to another group and its
-// old group is removed, the limit files go stale and discovery runs again.
-func TestWatchRediscovers(t *testing.T) {
-	a := cgrouptest.New(t)
-	a.SetMemory(t, 300<<20)
-	b := cgrouptest.New(t)
-	b.SetMemory(t, 200<<20)
-	w := startWatch(t, a)
-	w.expect(t, "first line: group a's 300MiB", func(l watchLine) bool { return is(l.Memory.Limit, 300<<20) })
+// TestWatchFollowsAMove: a process moved to other groups is followed. With
+// its old group removed, the open limit files go stale; with the old group
+// still there (its files stay readable), the move is noticed through
+// /proc/self/cgroup, compared on every 10th tick. Either way discovery runs
+// again.
+func TestWatchFollowsAMove(t *testing.T) {
+	for _, removeOld := range []bool{true, false} {
+		t.Run(fmt.Sprintf("old group removed=%v", removeOld), func(t *testing.T) {
+			a := cgrouptest.New(t)
+			a.SetMemory(t, 300<<20)
+			b := cgrouptest.New(t)
+			b.SetMemory(t, 200<<20)
+			w := startWatch(t, a)
+			w.expect(t, "first line: group a's 300MiB", func(l watchLine) bool { return is(l.Memory.Limit, 300<<20) })
 
-	pid := fmt.Sprint(w.cmd.Process.Pid)
-	cgrouptest.Write(t, b.Memory, "cgroup.procs", pid)
-	cgrouptest.Write(t, b.CPU, "cgroup.procs", pid)
-	for _, dir := range []string{a.Memory, a.CPU} {
-		if err := os.Remove(dir); err != nil {
-			t.Fatalf("removing the old group: %v", err)
-		}
-	}
-	w.expect(t, "group b's 200MiB after rediscovery", func(l watchLine) bool {
-		return is(l.Memory.Limit, 200<<20) && is(l.Memory.GOMEMLIMIT, ninety(200<<20))
-	})
-	// The log is complete once the command has exited.
-	w.cmd.Process.Signal(syscall.SIGTERM)
-	for range w.lines {
-	}
-	w.cmd.Wait()
-	log := w.stderr.String()
-	t.Logf("tune -watch log:\n%s", log)
-	if !strings.Contains(log, "discovered again: memory group "+b.Memory) {
-		t.Errorf("no log line for the rediscovery:\n%s", log)
-	}
-}
-
-// TestWatchNoticesAMove: a process moved to another group whose old group
-// still exists (its files stay readable) is noticed through
-// /proc/self/cgroup, checked on every 10th tick.
-func TestWatchNoticesAMove(t *testing.T) {
-	a := cgrouptest.New(t)
-	a.SetMemory(t, 300<<20)
-	b := cgrouptest.New(t)
-	b.SetMemory(t, 200<<20)
-	w := startWatch(t, a)
-	w.expect(t, "first line: group a's 300MiB", func(l watchLine) bool { return is(l.Memory.Limit, 300<<20) })
-
-	pid := fmt.Sprint(w.cmd.Process.Pid)
-	cgrouptest.Write(t, b.Memory, "cgroup.procs", pid)
-	cgrouptest.Write(t, b.CPU, "cgroup.procs", pid)
-	w.expect(t, "group b's 200MiB after the move", func(l watchLine) bool {
-		return is(l.Memory.Limit, 200<<20) && is(l.Memory.GOMEMLIMIT, ninety(200<<20))
-	})
-	w.cmd.Process.Signal(syscall.SIGTERM)
-	for range w.lines {
-	}
-	w.cmd.Wait()
-	if log := w.stderr.String(); !strings.Contains(log, "discovered again: memory group "+b.Memory) {
-		t.Errorf("no log line for the rediscovery:\n%s", log)
+			pid := fmt.Sprint(w.cmd.Process.Pid)
+			cgrouptest.Write(t, b.Memory, "cgroup.procs", pid)
+			cgrouptest.Write(t, b.CPU, "cgroup.procs", pid)
+			if removeOld {
+				for _, dir := range []string{a.Memory, a.CPU} {
+					if err := os.Remove(dir); err != nil {
+						t.Fatalf("removing the old group: %v", err)
+					}
+				}
+			}
+			w.expect(t, "group b's 200MiB after rediscovery", func(l watchLine) bool {
+				return is(l.Memory.Limit, 200<<20) && is(l.Memory.GOMEMLIMIT, ninety(200<<20))
+			})
+			// The log is complete once the command has exited.
+			w.cmd.Process.Signal(syscall.SIGTERM)
+			for range w.lines {
+			}
+			w.cmd.Wait()
+			log := w.stderr.String()
+			t.Logf("tune -watch log:\n%s", log)
+			if !strings.Contains(log, "discovered again: memory group "+b.Memory) {
+				t.Errorf("no log line for the rediscovery:\n%s", log)
+			}
+		})
 	}
 }

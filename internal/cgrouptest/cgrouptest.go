@@ -124,13 +124,16 @@ func (g *Group) child(tb testing.TB, name string) *Group {
 			}
 			tb.Fatalf("making cgroup: %v", err)
 		}
-		tb.Cleanup(func() { remove(tb, d) })
+		tb.Cleanup(func() { Remove(tb, d) })
 	}
 	return c
 }
 
-// remove kills whatever is left in dir and removes it.
-func remove(tb testing.TB, dir string) {
+// Remove kills whatever is left in the group directory dir and removes
+// it, polling until the kernel has emptied it (10 s at most; then the test
+// fails). New registers it for the groups it makes; a test that makes a
+// group in another hierarchy (cpuacct, say) can use it too.
+func Remove(tb testing.TB, dir string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := os.Remove(dir)

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
@@ -48,7 +47,7 @@ func NewAcct(tb testing.TB, g *cgrouptest.Group, name string) *Acct {
 		}
 		tb.Fatalf("making cpuacct group: %v", err)
 	}
-	tb.Cleanup(func() { removeAcct(tb, dir) })
+	tb.Cleanup(func() { cgrouptest.Remove(tb, dir) })
 	return &Acct{Dir: dir}
 }
 
@@ -114,29 +113,4 @@ func hasOpt(list, opt string) bool {
 		}
 	}
 	return false
-}
-
-// removeAcct kills what is left in dir and removes it, polling until the
-// kernel has emptied it.
-func removeAcct(tb testing.TB, dir string) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := os.Remove(dir)
-		if err == nil || errors.Is(err, os.ErrNotExist) {
-			return
-		}
-		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				if p, err := os.FindProcess(pid); err == nil {
-					p.Kill()
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			tb.Errorf("removing cpuacct group %s: %v", dir, err)
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // polling for the kernel to empty the group
-	}
 }
