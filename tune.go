@@ -15,6 +15,7 @@ package tune
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
@@ -74,10 +75,27 @@ var state struct {
 // still be applied is applied. It may be called again (the later call
 // replaces the earlier configuration) and from any goroutine. It never
 // panics or exits the program.
-func Init(opts Options) (Report, error) {
+func Init(opts Options) (rep Report, err error) {
 	opts.Root = ""
 	state.mu.Lock()
 	defer state.mu.Unlock()
+	defer func() {
+		// A bug in tune must not take the program down with it.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("tune.Init: internal error, please report it: %v", p)
+			rep.setErrors(err)
+			logger := opts.Logger
+			if logger == nil {
+				logger = slog.Default()
+			}
+			logger.Error(err.Error(), "stack", string(debug.Stack()))
+		}
+	}()
+	return initLocked(opts)
+}
+
+// initLocked is Init's body; state.mu must be held.
+func initLocked(opts Options) (Report, error) {
 	stopLocked()
 
 	c, errs := loadConfig(opts, os.Getenv)

@@ -2,6 +2,7 @@ package tune_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"runtime"
@@ -143,4 +144,48 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// panickyHandler panics on the first record it is given and records the
+// rest: a broken handler of the user's, or any other bug reached inside
+// Init.
+type panickyHandler struct {
+	panicked bool
+	records  []slog.Record
+}
+
+func (h *panickyHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *panickyHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *panickyHandler) WithGroup(string) slog.Handler            { return h }
+func (h *panickyHandler) Handle(_ context.Context, r slog.Record) error {
+	if !h.panicked {
+		h.panicked = true
+		panic("handler broke")
+	}
+	h.records = append(h.records, r)
+	return nil
+}
+
+func TestInitNeverPanics(t *testing.T) {
+	restoreRuntime(t)
+	h := &panickyHandler{}
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("Init panicked: %v", p)
+			}
+		}()
+		_, err = tune.Init(tune.Options{Logger: slog.New(h), CrashFile: "off"})
+	}()
+	if err == nil || !strings.Contains(err.Error(), "internal error") || !strings.Contains(err.Error(), "handler broke") {
+		t.Errorf("Init error = %v, want the internal error", err)
+	}
+	if len(h.records) != 1 || h.records[0].Level != slog.LevelError {
+		t.Errorf("want one Error record after the panic, got %d", len(h.records))
+	}
+	// tune still works afterwards.
+	if _, err := tune.Init(tune.Options{Logger: slog.New(slog.DiscardHandler), CrashFile: "off"}); err != nil && strings.Contains(err.Error(), "internal error") {
+		t.Errorf("a later Init failed: %v", err)
+	}
 }
