@@ -76,7 +76,7 @@ func TestDecideProcs(t *testing.T) {
 		want       int
 		wantReason string
 	}{
-		{"auto: runtime already right", cgroup.Limits{CPU: 2.5, CPULeaf: 2.5}, auto, st(3, 8, 3), "runtime", 3, "already follows"},
+		{"auto: runtime already right", cgroup.Limits{CPU: 2.5, CPULeaf: 2.5}, auto, st(3, 8, 3), "runtime", 3, "default, 3, already equals the rule"},
 		{"auto: ancestor tighter", cgroup.Limits{CPU: 2.5, CPULevel: 1, CPULeaf: 0}, auto, st(8, 8, 8), "set", 3, "tighter than the one the runtime sees"},
 		{"auto: no quota", cgroup.Limits{}, auto, st(8, 8, 8), "runtime", 8, "default stands"},
 		{"auto: no quota, runtime not the default", cgroup.Limits{}, auto, st(3, 8, 3), "runtime", 3, "default stands"},

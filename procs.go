@@ -106,7 +106,7 @@ func decideProcs(lim cgroup.Limits, c config, s procsState) CPUReport {
 		want = runtimeRule(lim.CPU, s.numCPU)
 		if want == s.runtimeDefault {
 			r.Action, r.GOMAXPROCS = "runtime", want
-			r.Reason = fmt.Sprintf("the Go runtime's default already follows %s quota %.4g from %s", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
+			r.Reason = fmt.Sprintf("the Go runtime's default, %d, already equals the rule for %s quota %.4g from %s", want, levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
 			return r
 		}
 		r.Reason = fmt.Sprintf("%s quota %.4g from %s is tighter than the one the runtime sees", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
