@@ -5,9 +5,7 @@ package tune_test
 // memory limit and prints every OnPressure event as a JSON line.
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"os/exec"
@@ -51,19 +49,7 @@ func runSpiral(t *testing.T, limit int64, env []string, args ...string) (<-chan 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	lines := make(chan spiralLine, 1000)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var l spiralLine
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Errorf("spiral printed a line that is not JSON: %s", sc.Bytes())
-				continue
-			}
-			lines <- l
-		}
-	}()
+	lines := cgrouptest.JSONLines[spiralLine](t, "spiral", out, 1000)
 	return lines, cmd, &stderr
 }
 

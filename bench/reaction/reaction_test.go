@@ -1,8 +1,6 @@
 package reaction
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -26,7 +24,7 @@ type Line struct {
 type child struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	lines chan Line
+	lines <-chan Line
 	g     *cgrouptest.Group
 }
 
@@ -34,7 +32,7 @@ type child struct {
 // too.
 func start(t *testing.T, g *cgrouptest.Group, acct *harness.Acct, bin string, args ...string) *child {
 	t.Helper()
-	c := &child{g: g, lines: make(chan Line, 64)}
+	c := &child{g: g}
 	if acct != nil {
 		c.cmd = acct.Command(g, bin, args...)
 	} else {
@@ -57,18 +55,7 @@ func start(t *testing.T, g *cgrouptest.Group, acct *harness.Acct, bin string, ar
 		c.stdin.Close()
 		c.cmd.Wait()
 	})
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var l Line
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Errorf("follower printed %q: %v", sc.Text(), err)
-				return
-			}
-			c.lines <- l
-		}
-	}()
+	c.lines = cgrouptest.JSONLines[Line](t, "follower", out, 64)
 	return c
 }
 

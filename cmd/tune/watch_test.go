@@ -67,7 +67,7 @@ func childEnv(extra ...string) []string {
 // watcher is a running `tune -watch` and the lines it printed.
 type watcher struct {
 	cmd    *exec.Cmd
-	lines  chan watchLine
+	lines  <-chan watchLine
 	stderr *syncBuffer
 	last   watchLine
 	wait   time.Duration
@@ -97,7 +97,6 @@ func startWatch(t *testing.T, g *cgrouptest.Group, env ...string) *watcher {
 	t.Helper()
 	w := &watcher{
 		cmd:    g.Command(buildTune(t), "-watch"),
-		lines:  make(chan watchLine, 100),
 		stderr: &syncBuffer{},
 		// Two refresh intervals, plus slack for a loaded machine.
 		wait: 2*watchRefresh + 3*time.Second,
@@ -115,18 +114,7 @@ func startWatch(t *testing.T, g *cgrouptest.Group, env ...string) *watcher {
 		w.cmd.Process.Kill()
 		w.cmd.Wait()
 	})
-	go func() {
-		defer close(w.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var l watchLine
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Errorf("tune -watch printed a line that is not JSON: %v: %s", err, sc.Bytes())
-				return
-			}
-			w.lines <- l
-		}
-	}()
+	w.lines = cgrouptest.JSONLines[watchLine](t, "tune -watch", out, 100)
 	return w
 }
 

@@ -8,8 +8,10 @@ package cgrouptest
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,4 +195,25 @@ func (g *Group) SetCPU(tb testing.TB, quota, period int64) {
 func (g *Group) Command(name string, args ...string) *exec.Cmd {
 	script := fmt.Sprintf(`echo $$ > %q/cgroup.procs && echo $$ > %q/cgroup.procs && exec "$@"`, g.Memory, g.CPU)
 	return exec.Command("/bin/sh", append([]string{"-c", script, "sh", name}, args...)...)
+}
+
+// JSONLines decodes each line of r, the output of a child program named
+// who, as a T and sends it on the returned channel (buffered to hold
+// buffer lines), which is closed when r ends. A line that is not JSON fails
+// the test, naming who printed it, and ends the reading.
+func JSONLines[T any](tb testing.TB, who string, r io.Reader, buffer int) <-chan T {
+	lines := make(chan T, buffer)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			var l T
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				tb.Errorf("%s printed a line that is not JSON: %v: %s", who, err, sc.Bytes())
+				return
+			}
+			lines <- l
+		}
+	}()
+	return lines
 }
