@@ -7,23 +7,12 @@ import (
 	"testing"
 
 	"github.com/runtimehooks/tune/bench/internal/harness"
+	"github.com/runtimehooks/tune/bench/internal/result"
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
 // Workload is the JSON line cmd/workload prints.
-type Workload struct {
-	Tune          string  `json:"tune"`
-	Ops           int64   `json:"ops"`
-	Seconds       float64 `json:"seconds"`
-	OpsPerSec     float64 `json:"ops_per_sec"`
-	CPUSeconds    float64 `json:"cpu_seconds"`
-	OpsPerCPUSec  float64 `json:"ops_per_cpu_sec"`
-	GCCPUFraction float64 `json:"gc_cpu_fraction"`
-	GCCycles      uint64  `json:"gc_cycles"`
-	LiveBytes     int64   `json:"live_bytes"`
-	GOMEMLIMIT    int64   `json:"gomemlimit"`
-	GOMAXPROCS    int     `json:"gomaxprocs"`
-}
+type Workload = result.Workload
 
 // Run is one run of the workload.
 type Run struct {

@@ -32,22 +32,11 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/runtimehooks/tune"
+	"github.com/runtimehooks/tune/bench/internal/result"
 )
 
 // Result is the JSON line the workload prints when it finishes.
-type Result struct {
-	Tune          string  `json:"tune"`
-	Ops           int64   `json:"ops"`
-	Seconds       float64 `json:"seconds"`
-	OpsPerSec     float64 `json:"ops_per_sec"`
-	CPUSeconds    float64 `json:"cpu_seconds"`
-	OpsPerCPUSec  float64 `json:"ops_per_cpu_sec"`
-	GCCPUFraction float64 `json:"gc_cpu_fraction"`
-	GCCycles      uint64  `json:"gc_cycles"`
-	LiveBytes     int64   `json:"live_bytes"`
-	GOMEMLIMIT    int64   `json:"gomemlimit"`
-	GOMAXPROCS    int     `json:"gomaxprocs"`
-}
+type Result = result.Workload
 
 func main() {
 	mode := flag.String("tune", "none", "what sets GOMEMLIMIT: none, automemlimit or tune")
