@@ -2,23 +2,16 @@ package tune_test
 
 import (
 	"os"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
 // cleanEnv is the test process's environment without the variables that
 // steer tune or the runtime, so a child sees only what a test sets.
 func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "GOTUNE") || k == "GOMEMLIMIT" || k == "GOMAXPROCS" || k == "AUTOMEMLIMIT" || k == "GOGC" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "GOTUNE_CRASH_FILE=off")
+	return cgrouptest.ChildEnv("GOTUNE_CRASH_FILE=off")
 }
 
 var (

@@ -50,20 +50,6 @@ func buildTune(t *testing.T) string {
 	return tuneBin.path
 }
 
-// childEnv is the test's environment without what steers tune or the
-// runtime, plus extra.
-func childEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "GOTUNE") || k == "GOMEMLIMIT" || k == "GOMAXPROCS" || k == "AUTOMEMLIMIT" || k == "GOGC" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
 // watcher is a running `tune -watch` and the lines it printed.
 type watcher struct {
 	cmd    *exec.Cmd
@@ -101,7 +87,7 @@ func startWatch(t *testing.T, g *cgrouptest.Group, env ...string) *watcher {
 		// Two refresh intervals, plus slack for a loaded machine.
 		wait: 2*watchRefresh + 3*time.Second,
 	}
-	w.cmd.Env = childEnv(append([]string{"GOTUNE_REFRESH=" + watchRefresh.String()}, env...)...)
+	w.cmd.Env = cgrouptest.ChildEnv(append([]string{"GOTUNE_REFRESH=" + watchRefresh.String()}, env...)...)
 	w.cmd.Stderr = w.stderr
 	out, err := w.cmd.StdoutPipe()
 	if err != nil {

@@ -217,3 +217,19 @@ func JSONLines[T any](tb testing.TB, who string, r io.Reader, buffer int) <-chan
 	}()
 	return lines
 }
+
+// ChildEnv is the test process's environment without the variables that
+// steer tune or the Go runtime's memory and CPU settings (GOTUNE*,
+// GOMEMLIMIT, GOMAXPROCS, AUTOMEMLIMIT, GOGC), plus extra: a child then sees
+// only what its test sets.
+func ChildEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "GOTUNE") || k == "GOMEMLIMIT" || k == "GOMAXPROCS" || k == "AUTOMEMLIMIT" || k == "GOGC" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}

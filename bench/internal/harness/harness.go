@@ -87,18 +87,7 @@ func moduleRoot() (string, error) {
 // Env returns the environment for a child: this process's, without the
 // variables that would change what is measured (GOGC, GOMEMLIMIT,
 // GOMAXPROCS, GOTUNE*, AUTOMEMLIMIT), plus extra.
-func Env(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "GOGC", k == "GOMEMLIMIT", k == "GOMAXPROCS", k == "AUTOMEMLIMIT", strings.HasPrefix(k, "GOTUNE"):
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
+func Env(extra ...string) []string { return cgrouptest.ChildEnv(extra...) }
 
 // Outcome is how a child run inside a group ended, with the kernel's
 // record of the group's memory.
