@@ -64,18 +64,8 @@ func fixtureDir(t *testing.T, name string) string {
 	return dir
 }
 
-// buildInto builds this command into a temporary directory.
-func buildInto(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tune")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func TestRootDryRun(t *testing.T) {
-	bin := buildInto(t)
+	bin := buildTune(t)
 
 	t.Run("json", func(t *testing.T) {
 		tests := []struct {
@@ -234,7 +224,7 @@ func TestSnapshotOfRealGroup(t *testing.T) {
 	app := parent.Child(t, "app")
 	parent.SetMemory(t, 256<<20)
 	parent.SetCPU(t, 150000, 100000)
-	bin := buildInto(t)
+	bin := buildTune(t)
 
 	work := t.TempDir()
 	take := app.Command("/bin/sh", "-c", snapshotRecipe)

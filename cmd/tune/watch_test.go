@@ -32,7 +32,8 @@ var tuneBin struct {
 	out  []byte
 }
 
-// buildTune compiles this command once per test binary.
+// buildTune compiles this command once per test binary, into a directory
+// TestMain removes.
 func buildTune(t *testing.T) string {
 	t.Helper()
 	tuneBin.once.Do(func() {
@@ -48,6 +49,14 @@ func buildTune(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", tuneBin.err, tuneBin.out)
 	}
 	return tuneBin.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tuneBin.path != "" {
+		os.RemoveAll(filepath.Dir(tuneBin.path))
+	}
+	os.Exit(code)
 }
 
 // watcher is a running `tune -watch` and the lines it printed.
