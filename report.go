@@ -40,12 +40,20 @@ type CgroupReport struct {
 	MemoryGroup string   `json:"memory_group,omitempty"`
 	CPUGroup    string   `json:"cpu_group,omitempty"`
 	Files       []string `json:"files"`
-	Note        string   `json:"note,omitempty"`
+	// Skipped lists the lines of /proc/self/cgroup and mountinfo that
+	// could not be parsed and were passed over (never an error: they
+	// concern other controllers or mounts, or the part they concern
+	// reports its own error).
+	Skipped []string `json:"skipped_lines,omitempty"`
+	Note    string   `json:"note,omitempty"`
 }
 
 func cgroupReport(l *cgroup.Layout, rd *cgroup.Reader) CgroupReport {
 	files := []string{filepath.Join(l.Root, "proc/self/cgroup"), filepath.Join(l.Root, "proc/self/mountinfo")}
 	c := CgroupReport{Mode: "none", Files: append(files, rd.Files()...)}
+	for _, w := range l.Warnings {
+		c.Skipped = append(c.Skipped, w.Error())
+	}
 	if len(l.Memory.Dirs) > 0 {
 		c.MemoryGroup = l.Memory.Dirs[0]
 	}

@@ -189,3 +189,19 @@ func TestInitNeverPanics(t *testing.T) {
 		t.Errorf("a later Init failed: %v", err)
 	}
 }
+
+// TestDetectShowsSkippedLines: a malformed line of /proc/self/cgroup is
+// passed over, not an error, and the report says so.
+func TestDetectShowsSkippedLines(t *testing.T) {
+	r, err := tune.Detect(tune.Options{Root: "testdata/unrelated-bad-lines"})
+	if err != nil {
+		t.Fatalf("Detect: %v", err)
+	}
+	found := false
+	for _, l := range r.Cgroup.Skipped {
+		found = found || strings.Contains(l, `"13:misc"`)
+	}
+	if !found {
+		t.Errorf("Cgroup.Skipped = %q, want the malformed line 13:misc named", r.Cgroup.Skipped)
+	}
+}

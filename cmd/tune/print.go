@@ -37,6 +37,13 @@ func printReport(w io.Writer, r tune.Report, root string) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", label, f)
 	}
+	for i, l := range r.Cgroup.Skipped {
+		label := ""
+		if i == 0 {
+			label = "passed over"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, l)
+	}
 	fmt.Fprintln(tw, "\t")
 	m := r.Memory
 	fmt.Fprintf(tw, "memory limit\t%s\n", withSource(human(m.Limit), m.Source, m.Level))
