@@ -38,7 +38,7 @@ type MemoryReport struct {
 // environment variable. It is a pure function.
 func decideMemory(lim cgroup.Limits, c config, current int64, env string) MemoryReport {
 	m := MemoryReport{
-		Limit: lim.Memory, Source: lim.MemorySrc, Level: lim.MemoryLevel,
+		Limit: lim.Memory.Value, Source: lim.Memory.Src, Level: lim.Memory.Level,
 		Ratio: c.ratio, Before: current, GOMEMLIMIT: current, Action: "unchanged",
 	}
 	switch {
@@ -46,19 +46,19 @@ func decideMemory(lim cgroup.Limits, c config, current int64, env string) Memory
 		m.Reason = fmt.Sprintf("GOMEMLIMIT=%s is set in the environment: the operator decides", env)
 	case c.ratio == 0:
 		m.Reason = "memory policy is off (" + c.ratioFrom + ")"
-	case lim.MemoryErr != nil:
+	case lim.Memory.Err != nil:
 		m.Reason = "the memory limit could not be read: left as it is"
-	case lim.Memory == 0:
+	case lim.Memory.Value == 0:
 		m.Reason = "no memory limit found: left as it is"
 	default:
-		m.GOMEMLIMIT = int64(c.ratio * float64(lim.Memory))
+		m.GOMEMLIMIT = int64(c.ratio * float64(lim.Memory.Value))
 		if m.GOMEMLIMIT <= 0 {
 			m.GOMEMLIMIT = current
-			m.Reason = fmt.Sprintf("%v of %d bytes is not a usable limit", c.ratio, lim.Memory)
+			m.Reason = fmt.Sprintf("%v of %d bytes is not a usable limit", c.ratio, lim.Memory.Value)
 			break
 		}
 		m.Action = "set"
-		m.Reason = fmt.Sprintf("%v × %s limit from %s", c.ratio, levelName(lim.MemoryLevel), lim.MemorySrc)
+		m.Reason = fmt.Sprintf("%v × %s limit from %s", c.ratio, levelName(lim.Memory.Level), lim.Memory.Src)
 	}
 	return m
 }

@@ -69,7 +69,7 @@ func runtimeRule(quota float64, numCPU int) int {
 // decideProcs is the GOMAXPROCS policy. It is a pure function.
 func decideProcs(lim cgroup.Limits, c config, s procsState) CPUReport {
 	r := CPUReport{
-		Quota: lim.CPU, Source: lim.CPUSrc, Level: lim.CPULevel, Policy: c.procs,
+		Quota: lim.CPU.Value, Source: lim.CPU.Src, Level: lim.CPU.Level, Policy: c.procs,
 		NumCPU: s.numCPU, RuntimeDefault: s.runtimeDefault,
 		Before: s.current, GOMAXPROCS: s.current, Action: "unchanged",
 	}
@@ -81,35 +81,35 @@ func decideProcs(lim cgroup.Limits, c config, s procsState) CPUReport {
 	case c.procs == ProcsOff:
 		r.Reason = "GOMAXPROCS policy is off"
 		return r
-	case lim.CPUErr != nil:
+	case lim.CPU.Err != nil:
 		r.Reason = "the CPU quota could not be read: left as it is"
 		return r
 	}
 	var want int
 	switch c.procs {
 	case ProcsFloor:
-		if lim.CPU == 0 {
+		if lim.CPU.Value == 0 {
 			r.Reason = "no CPU quota found: left as it is"
 			return r
 		}
 		want = s.numCPU
-		if lim.CPU < float64(s.numCPU) {
-			want = max(int(math.Floor(lim.CPU)), 1)
+		if lim.CPU.Value < float64(s.numCPU) {
+			want = max(int(math.Floor(lim.CPU.Value)), 1)
 		}
-		r.Reason = fmt.Sprintf("floor of %s quota %.4g from %s", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
+		r.Reason = fmt.Sprintf("floor of %s quota %.4g from %s", levelName(lim.CPU.Level), lim.CPU.Value, lim.CPU.Src)
 	default:
-		if lim.CPU == 0 {
+		if lim.CPU.Value == 0 {
 			r.Action, r.GOMAXPROCS = "runtime", s.runtimeDefault
 			r.Reason = "no CPU quota found: the Go runtime's default stands"
 			return r
 		}
-		want = runtimeRule(lim.CPU, s.numCPU)
+		want = runtimeRule(lim.CPU.Value, s.numCPU)
 		if want == s.runtimeDefault {
 			r.Action, r.GOMAXPROCS = "runtime", want
-			r.Reason = fmt.Sprintf("the Go runtime's default, %d, already equals the rule for %s quota %.4g from %s", want, levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
+			r.Reason = fmt.Sprintf("the Go runtime's default, %d, already equals the rule for %s quota %.4g from %s", want, levelName(lim.CPU.Level), lim.CPU.Value, lim.CPU.Src)
 			return r
 		}
-		r.Reason = fmt.Sprintf("%s quota %.4g from %s is tighter than the one the runtime sees", levelName(lim.CPULevel), lim.CPU, lim.CPUSrc)
+		r.Reason = fmt.Sprintf("%s quota %.4g from %s is tighter than the one the runtime sees", levelName(lim.CPU.Level), lim.CPU.Value, lim.CPU.Src)
 	}
 	r.Action, r.GOMAXPROCS = "set", want
 	return r

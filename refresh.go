@@ -134,20 +134,20 @@ func (r *refresher) refreshLimits() {
 		layout, lim = r.rediscover(lim)
 	}
 	failed := false
-	if lim.MemoryErr != nil {
+	if lim.Memory.Err != nil {
 		failed = true
-		r.logOnce(lim.MemoryErr)
-		lim.Memory, lim.MemorySrc, lim.MemoryLevel, lim.MemoryErr = r.last.Memory, r.last.MemorySrc, r.last.MemoryLevel, r.last.MemoryErr
+		r.logOnce(lim.Memory.Err)
+		lim.Memory = r.last.Memory
 	}
-	if lim.CPUErr != nil {
+	if lim.CPU.Err != nil {
 		failed = true
-		r.logOnce(lim.CPUErr)
-		lim.CPU, lim.CPUSrc, lim.CPULevel, lim.CPULeaf, lim.CPUErr = r.last.CPU, r.last.CPUSrc, r.last.CPULevel, r.last.CPULeaf, r.last.CPUErr
+		r.logOnce(lim.CPU.Err)
+		lim.CPU = r.last.CPU
 	}
 	if failed {
 		refreshErrs.Add(1)
 	}
-	if layout != nil || !sameLimits(lim, r.last) {
+	if layout != nil || !lim.Same(r.last) {
 		r.apply(lim, layout)
 		return
 	}
@@ -157,14 +157,6 @@ func (r *refresher) refreshLimits() {
 	if runtime.GOMAXPROCS(0) != r.procs || r.meter.uint(mGOMEMLIMIT) != uint64(r.mem) {
 		r.observe()
 	}
-}
-
-// sameLimits reports whether a and b would lead to the same decisions.
-func sameLimits(a, b cgroup.Limits) bool {
-	return a.Memory == b.Memory && a.MemorySrc == b.MemorySrc && a.MemoryLevel == b.MemoryLevel &&
-		(a.MemoryErr == nil) == (b.MemoryErr == nil) &&
-		a.CPU == b.CPU && a.CPUSrc == b.CPUSrc && a.CPULevel == b.CPULevel && a.CPULeaf == b.CPULeaf &&
-		(a.CPUErr == nil) == (b.CPUErr == nil)
 }
 
 // rediscover runs discovery again after a limit file could not be read
@@ -223,7 +215,7 @@ func (r *refresher) apply(lim cgroup.Limits, layout *cgroup.Layout) {
 	env := os.Getenv("GOMEMLIMIT")
 	rep.Memory = decideMemory(lim, r.c, debug.SetMemoryLimit(-1), env)
 	if rep.Memory.Action == "unchanged" && env == "" && r.c.ratio != 0 &&
-		lim.Memory == 0 && lim.MemoryErr == nil && state.memSet {
+		lim.Memory.Value == 0 && lim.Memory.Err == nil && state.memSet {
 		rep.Memory.Action, rep.Memory.GOMEMLIMIT = "restored", state.origMem
 		rep.Memory.Reason = "the memory limit was removed: back to GOMEMLIMIT from before tune set it"
 	}
@@ -232,7 +224,7 @@ func (r *refresher) apply(lim cgroup.Limits, layout *cgroup.Layout) {
 		// The runtime follows its own group's quota by itself: what it
 		// will choose is its rule over that quota, even if it has not
 		// caught up yet.
-		s.runtimeDefault = runtimeRule(lim.CPULeaf, s.numCPU)
+		s.runtimeDefault = runtimeRule(lim.CPU.Own, s.numCPU)
 	}
 	rep.CPU = decideProcs(lim, r.c, s)
 	applyLocked(&rep)

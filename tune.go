@@ -179,7 +179,7 @@ func detect(c config, live bool) (Report, *cgroup.Reader, cgroup.Limits) {
 	if err != nil {
 		rep.discoverErr = err
 		rep.Cgroup.Mode = "none"
-		lim.MemoryErr, lim.CPUErr = errSkipped, errSkipped
+		lim.Memory.Err, lim.CPU.Err = errSkipped, errSkipped
 	} else {
 		rd = layout.Open()
 		lim = rd.Read()
@@ -202,7 +202,7 @@ var errSkipped = errors.New("not read")
 
 func limitErrs(lim cgroup.Limits) []error {
 	var errs []error
-	for _, e := range []error{lim.MemoryErr, lim.CPUErr} {
+	for _, e := range []error{lim.Memory.Err, lim.CPU.Err} {
 		if e != nil && e != errSkipped {
 			errs = append(errs, e)
 		}
@@ -223,19 +223,19 @@ func getenvIf(live bool, name string) string {
 func runtimeProcs(lim cgroup.Limits, live bool) procsState {
 	s := procsState{current: runtime.GOMAXPROCS(0), numCPU: runtime.NumCPU()}
 	if !live {
-		s.runtimeDefault = runtimeRule(lim.CPULeaf, s.numCPU)
+		s.runtimeDefault = runtimeRule(lim.CPU.Own, s.numCPU)
 		return s
 	}
 	s.env = os.Getenv("GOMAXPROCS")
 	if state.baseProcs == 0 {
 		state.baseProcs = s.current
-		state.rtAware = s.current == runtimeRule(lim.CPULeaf, s.numCPU)
+		state.rtAware = s.current == runtimeRule(lim.CPU.Own, s.numCPU)
 	}
 	switch {
 	case !state.procsSet:
 		s.runtimeDefault = s.current
 	case state.rtAware:
-		s.runtimeDefault = runtimeRule(lim.CPULeaf, s.numCPU)
+		s.runtimeDefault = runtimeRule(lim.CPU.Own, s.numCPU)
 	default:
 		s.runtimeDefault = state.baseProcs
 	}

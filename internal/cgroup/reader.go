@@ -11,23 +11,40 @@ import (
 	"strings"
 )
 
-// Limits is what one Read found. A limit of 0 means none was found.
-type Limits struct {
-	Memory      int64  // the tightest memory limit in bytes, or 0
-	MemorySrc   string // the file that set it (for memory.stat, with ":hierarchical_memory_limit")
-	MemoryLevel int    // 0: the process's own group; n: n levels up; -1: above the mount point (v1 hierarchical)
-	MemoryErr   error  // reading or parsing failed; Memory is then 0
+// Limit is one kind of limit as one Read found it: the tightest value over
+// the process's group and its ancestors, where it came from, and the value
+// of the process's own group alone.
+type Limit[T int64 | float64] struct {
+	Value T      // the tightest limit (bytes for memory, CPUs for cpu); 0: none
+	Src   string // the file that set it (for memory.stat, with ":hierarchical_memory_limit")
+	Level int    // 0: the process's own group; n: n levels up; -1: above the mount point (v1 hierarchical)
+	Own   T      // the limit of the process's own group alone (for cpu, what the Go runtime sees); 0: none
+	Err   error  // reading or parsing failed; Value is then 0
+}
 
-	CPU      float64 // the tightest CPU quota in CPUs, or 0
-	CPUSrc   string  // the file that set it
-	CPULevel int     // as MemoryLevel
-	CPUErr   error   // reading or parsing failed; CPU is then 0
-	CPULeaf  float64 // the quota of the process's own group alone (what the Go runtime sees), or 0
+// Same reports whether l and m would lead to the same decisions: every
+// field equal, errors compared by presence only (a new error value is made
+// on each failed read).
+func (l Limit[T]) Same(m Limit[T]) bool {
+	le, me := l.Err, m.Err
+	l.Err, m.Err = nil, nil
+	return l == m && (le == nil) == (me == nil)
+}
+
+// Limits is what one Read found.
+type Limits struct {
+	Memory Limit[int64]
+	CPU    Limit[float64]
 
 	// Stale is set when a file that was opened could not be read any more
 	// (its group was removed), or when the process was moved to other
 	// groups (checked on every 10th Read): run Discover again.
 	Stale bool
+}
+
+// Same reports whether l and m would lead to the same decisions.
+func (l Limits) Same(m Limits) bool {
+	return l.Memory.Same(m.Memory) && l.CPU.Same(m.CPU)
 }
 
 type fileKind uint8
@@ -233,55 +250,43 @@ func (r *Reader) Read() Limits {
 	var l Limits
 	defer func() { r.reads++ }()
 	l.Stale = r.moved()
-	l.MemoryErr = r.memErr
-	if l.MemoryErr == nil {
-		for i := range r.mem {
-			lf := &r.mem[i]
-			v, ok, err := r.readMem(lf)
-			if err != nil {
-				l.MemoryErr, l.Memory, l.MemorySrc = err, 0, ""
-				l.Stale = l.Stale || isIOErr(err)
-				break
-			}
-			if !ok {
-				continue
-			}
-			if v == 0 {
-				l.MemoryErr, l.Memory, l.MemorySrc = fmt.Errorf("%s: a limit of 0 is not applied", lf.src), 0, ""
-				break
-			}
-			// Strictly less: on a tie the nearest group (read first) is named.
-			if l.Memory == 0 || v < l.Memory {
-				l.Memory, l.MemorySrc, l.MemoryLevel = v, lf.src, lf.level
-			}
-		}
-	}
-	l.CPUErr = r.cpuErr
-	if l.CPUErr == nil {
-		for i := range r.cpu {
-			lf := &r.cpu[i]
-			v, ok, err := r.readCPU(lf)
-			if err != nil {
-				l.CPUErr, l.CPU, l.CPUSrc = err, 0, ""
-				l.Stale = l.Stale || isIOErr(err)
-				break
-			}
-			if !ok {
-				continue
-			}
-			if v == 0 {
-				l.CPUErr, l.CPU, l.CPUSrc = fmt.Errorf("%s: a quota of 0 is not applied", lf.src), 0, ""
-				break
-			}
-			if lf.level == 0 {
-				l.CPULeaf = v
-			}
-			if l.CPU == 0 || v < l.CPU {
-				l.CPU, l.CPUSrc, l.CPULevel = v, lf.src, lf.level
-			}
-		}
-	}
+	var stale bool
+	l.Memory, stale = readPart(r, r.mem, r.memErr, "a limit of 0 is not applied", (*Reader).readMem)
+	l.Stale = l.Stale || stale
+	l.CPU, stale = readPart(r, r.cpu, r.cpuErr, "a quota of 0 is not applied", (*Reader).readCPU)
+	l.Stale = l.Stale || stale
 	return l
+}
+
+// readPart reads one kind of limit from its files, nearest group first,
+// and keeps the tightest. stale reports a file that could not be read any
+// more.
+func readPart[T int64 | float64](r *Reader, files []limitFile, openErr error, zero string,
+	read func(*Reader, *limitFile) (T, bool, error)) (p Limit[T], stale bool) {
+	if openErr != nil {
+		return Limit[T]{Err: openErr}, false
+	}
+	for i := range files {
+		lf := &files[i]
+		v, ok, err := read(r, lf)
+		if err != nil {
+			return Limit[T]{Err: err}, isIOErr(err)
+		}
+		if !ok {
+			continue
+		}
+		if v == 0 {
+			return Limit[T]{Err: fmt.Errorf("%s: %s", lf.src, zero)}, false
+		}
+		if lf.level == 0 {
+			p.Own = v
+		}
+		// Strictly less: on a tie the nearest group (read first) is named.
+		if p.Value == 0 || v < p.Value {
+			p.Value, p.Src, p.Level = v, lf.src, lf.level
+		}
+	}
+	return p, false
 }
 
 // ioError marks a failure to read a file that was open, as opposed to a

@@ -71,13 +71,13 @@ func TestReaderReadAllocs(t *testing.T) {
 				t.Errorf("%d files open, want %d: %q", n, tt.files, rd.Files())
 			}
 			l := rd.Read()
-			if l.MemoryErr != nil || l.CPUErr != nil || l.Memory != tt.mem || l.MemoryLevel != tt.memLevel || l.CPU != tt.cpu || l.Stale {
+			if l.Memory.Err != nil || l.CPU.Err != nil || l.Memory.Value != tt.mem || l.Memory.Level != tt.memLevel || l.CPU.Value != tt.cpu || l.Stale {
 				t.Fatalf("Read = %+v, want memory %d (level %d), cpu %v", l, tt.mem, tt.memLevel, tt.cpu)
 			}
 			if n := testing.AllocsPerRun(200, func() { l = rd.Read() }); n != 0 {
 				t.Errorf("Read allocates %v times", n)
 			}
-			if l.Memory != tt.mem || l.CPU != tt.cpu {
+			if l.Memory.Value != tt.mem || l.CPU.Value != tt.cpu {
 				t.Errorf("a later Read = %+v", l)
 			}
 		})
@@ -116,11 +116,11 @@ func TestReaderRereadsOpenFiles(t *testing.T) {
 			writeFile(t, s.file, s.content)
 		}
 		l := rd.Read()
-		if l.Memory != s.mem || l.MemorySrc != s.memSrc || l.CPU != s.cpu || l.CPULeaf != s.leaf {
+		if l.Memory.Value != s.mem || l.Memory.Src != s.memSrc || l.CPU.Value != s.cpu || l.CPU.Own != s.leaf {
 			t.Errorf("step %d: %+v; want memory %d from %s, cpu %v (leaf %v)", i, l, s.mem, s.memSrc, s.cpu, s.leaf)
 		}
-		if !errMatches(l.MemoryErr, s.memErr) || !errMatches(l.CPUErr, s.cpuErr) {
-			t.Errorf("step %d: errors %v / %v, want %q / %q", i, l.MemoryErr, l.CPUErr, s.memErr, s.cpuErr)
+		if !errMatches(l.Memory.Err, s.memErr) || !errMatches(l.CPU.Err, s.cpuErr) {
+			t.Errorf("step %d: errors %v / %v, want %q / %q", i, l.Memory.Err, l.CPU.Err, s.memErr, s.cpuErr)
 		}
 		if l.Stale {
 			t.Errorf("step %d: Stale set by a content error", i)
@@ -132,16 +132,16 @@ func TestReaderV1(t *testing.T) {
 	root := copyFixture(t, "v1-parent-tighter")
 	job := filepath.Join(root, "sys/fs/cgroup/cpu,cpuacct/batch/job42")
 	rd := openFixture(t, root)
-	if l := rd.Read(); l.CPU != 1.5 || l.CPULeaf != 4 || l.CPULevel != 1 {
+	if l := rd.Read(); l.CPU.Value != 1.5 || l.CPU.Own != 4 || l.CPU.Level != 1 {
 		t.Fatalf("Read = %+v", l)
 	}
 	writeFile(t, filepath.Join(job, "cpu.cfs_period_us"), "400000\n") // the leaf is now 1 CPU
-	if l := rd.Read(); l.CPU != 1 || l.CPULeaf != 1 || l.CPULevel != 0 || l.CPUSrc != filepath.Join(job, "cpu.cfs_quota_us") {
+	if l := rd.Read(); l.CPU.Value != 1 || l.CPU.Own != 1 || l.CPU.Level != 0 || l.CPU.Src != filepath.Join(job, "cpu.cfs_quota_us") {
 		t.Errorf("after a period change: %+v", l)
 	}
 	writeFile(t, filepath.Join(job, "cpu.cfs_period_us"), "0\n")
-	if l := rd.Read(); l.CPUErr == nil || !strings.Contains(l.CPUErr.Error(), "cpu.cfs_period_us: 0 is not positive") || !strings.Contains(l.CPUErr.Error(), job) {
-		t.Errorf("after period 0: %v", l.CPUErr)
+	if l := rd.Read(); l.CPU.Err == nil || !strings.Contains(l.CPU.Err.Error(), "cpu.cfs_period_us: 0 is not positive") || !strings.Contains(l.CPU.Err.Error(), job) {
+		t.Errorf("after period 0: %v", l.CPU.Err)
 	}
 	memStat := filepath.Join(root, "sys/fs/cgroup/memory/batch/job42/memory.stat")
 	data, err := os.ReadFile(memStat)
@@ -167,11 +167,11 @@ func TestReaderV1(t *testing.T) {
 	}
 	writeFile(t, memStat, strings.Replace(string(data), "hierarchical_memory_limit 268435456", "hierarchical_memory_limit 134217728", 1))
 	readUntil("an ancestor above the mount tightened", func(l Limits) bool {
-		return l.Memory == 128<<20 && l.MemoryLevel == -1 && l.MemorySrc == memStat+":hierarchical_memory_limit"
+		return l.Memory.Value == 128<<20 && l.Memory.Level == -1 && l.Memory.Src == memStat+":hierarchical_memory_limit"
 	})
 	writeFile(t, memStat, strings.Replace(string(data), "hierarchical_memory_limit 268435456", "hierarchical_memory_limit x", 1))
 	readUntil("a bad memory.stat", func(l Limits) bool {
-		return l.MemoryErr != nil && strings.Contains(l.MemoryErr.Error(), memStat+":hierarchical_memory_limit") && strings.Contains(l.MemoryErr.Error(), `"x"`)
+		return l.Memory.Err != nil && strings.Contains(l.Memory.Err.Error(), memStat+":hierarchical_memory_limit") && strings.Contains(l.Memory.Err.Error(), `"x"`)
 	})
 }
 
@@ -179,7 +179,7 @@ func TestReaderV1SubtreeMountReadsMemoryStatEveryTime(t *testing.T) {
 	root := copyFixture(t, "k8s-v1")
 	rd := openFixture(t, root)
 	first := rd.Read()
-	if first.MemoryErr != nil {
+	if first.Memory.Err != nil {
 		t.Fatalf("Read = %+v", first)
 	}
 	var memStat string
@@ -197,7 +197,7 @@ func TestReaderV1SubtreeMountReadsMemoryStatEveryTime(t *testing.T) {
 		t.Fatalf("%s has no hierarchical_memory_limit line", memStat)
 	}
 	writeFile(t, memStat, re.ReplaceAllString(string(data), "hierarchical_memory_limit 1048576"))
-	if l := rd.Read(); l.Memory != 1<<20 || l.MemoryLevel != -1 {
+	if l := rd.Read(); l.Memory.Value != 1<<20 || l.Memory.Level != -1 {
 		t.Errorf("a subtree mount must re-read memory.stat on every Read: %+v", l)
 	}
 }
@@ -210,12 +210,12 @@ func TestReaderOpenErrors(t *testing.T) {
 	}
 	rd := openFixture(t, root)
 	l := rd.Read()
-	for part, err := range map[string]error{"memory (cgroup v2)": l.MemoryErr, "cpu (cgroup v2)": l.CPUErr} {
+	for part, err := range map[string]error{"memory (cgroup v2)": l.Memory.Err, "cpu (cgroup v2)": l.CPU.Err} {
 		if err == nil || !strings.Contains(err.Error(), "job43.scope") || !strings.HasPrefix(err.Error(), part) {
 			t.Errorf("error %v, want one naming %s and the missing group", err, part)
 		}
 	}
-	if l.Memory != 0 || l.CPU != 0 {
+	if l.Memory.Value != 0 || l.CPU.Value != 0 {
 		t.Errorf("limits %+v from a missing group", l)
 	}
 
@@ -226,7 +226,7 @@ func TestReaderOpenErrors(t *testing.T) {
 	}
 	rd = openFixture(t, root)
 	l = rd.Read()
-	if l.CPUErr == nil || !strings.Contains(l.CPUErr.Error(), "cpu.cfs_period_us") || l.MemoryErr != nil || l.Memory != 512<<20 {
+	if l.CPU.Err == nil || !strings.Contains(l.CPU.Err.Error(), "cpu.cfs_period_us") || l.Memory.Err != nil || l.Memory.Value != 512<<20 {
 		t.Errorf("Read = %+v, want a CPU error naming cpu.cfs_period_us and memory read", l)
 	}
 }
@@ -235,7 +235,7 @@ func TestReaderClose(t *testing.T) {
 	rd := openFixture(t, fixture("k8s-v1"))
 	rd.Close()
 	rd.Close() // twice is harmless
-	if l := rd.Read(); l.Memory != 0 || l.CPU != 0 || l.MemoryErr != nil || l.CPUErr != nil {
+	if l := rd.Read(); l.Memory.Value != 0 || l.CPU.Value != 0 || l.Memory.Err != nil || l.CPU.Err != nil {
 		t.Errorf("Read after Close = %+v, want nothing", l)
 	}
 }
