@@ -17,14 +17,31 @@ type config struct {
 	refresh   time.Duration // <0: no refresh loop
 	crashFile string        // "off": no crash output
 	root      string
-	logger    *slog.Logger
+	logger    *slog.Logger // nil: slog.Default(), looked up at each line
 	opts      Options
 }
 
 const (
 	defaultRatio   = 0.9
 	defaultRefresh = time.Second
+	// minRefresh is the shortest refresh interval: below it the loop would
+	// spend a core re-reading files that change far less often.
+	minRefresh = 100 * time.Millisecond
 )
+
+// MemoryOff, as Options.MemoryRatio, switches the GOMEMLIMIT policy off:
+// tune never sets GOMEMLIMIT (GOTUNE_MEMORY_RATIO=off and AUTOMEMLIMIT=off
+// do the same from the environment).
+const MemoryOff = -1.0
+
+// RefreshOff, as Options.RefreshInterval, disables the refresh loop
+// (GOTUNE_REFRESH=off does the same): limits are read once, at Init, and
+// the memory pressure is not measured.
+const RefreshOff time.Duration = -1
+
+// CrashOff, as Options.CrashFile, disables the crash output
+// (GOTUNE_CRASH_FILE=off does the same).
+const CrashOff = "off"
 
 // loadConfig merges opts with the environment (getenv), which outranks it:
 // operators outrank code. An invalid value, in Options or the environment,
@@ -45,39 +62,29 @@ func loadConfig(opts Options, getenv func(string) string) (config, []error) {
 	if c.root == "" {
 		c.root = "/"
 	}
-	if c.logger == nil {
-		c.logger = slog.Default()
+
+	if v, ok := lookup(getenv, "GOTUNE"); ok {
+		switch on, err := parseSwitch(v); {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("GOTUNE=%q: %w; tune stays on", v, err))
+		default:
+			c.off = !on
+		}
 	}
 
-	switch v := getenv("GOTUNE"); strings.ToLower(strings.TrimSpace(v)) {
-	case "", "on":
-	case "off":
-		c.off = true
+	switch r := opts.MemoryRatio; {
+	case r == 0:
+	case r == MemoryOff:
+		c.ratio, c.ratioFrom = 0, "Options.MemoryRatio is MemoryOff"
+	case r > 0 && r <= 1:
+		c.ratio, c.ratioFrom = r, "Options.MemoryRatio"
 	default:
-		errs = append(errs, fmt.Errorf("GOTUNE=%q: want \"off\" (or unset)", v))
-	}
-
-	switch {
-	case opts.MemoryRatio == 0:
-	case opts.MemoryRatio > 0 && opts.MemoryRatio <= 1:
-		c.ratio, c.ratioFrom = opts.MemoryRatio, "Options.MemoryRatio"
-	default:
-		errs = append(errs, fmt.Errorf("Options.MemoryRatio %v: want 0 < ratio <= 1; using %v", opts.MemoryRatio, defaultRatio))
+		errs = append(errs, fmt.Errorf("Options.MemoryRatio %v: want 0 < ratio <= 1, or MemoryOff; using %v", r, defaultRatio))
 	}
 	if v, ok := lookup(getenv, "GOTUNE_MEMORY_RATIO"); ok {
-		if r, err := parseRatio(v); err != nil {
-			errs = append(errs, fmt.Errorf("GOTUNE_MEMORY_RATIO=%q: %w; using %v", v, err, c.ratio))
-		} else {
-			c.ratio, c.ratioFrom = r, "GOTUNE_MEMORY_RATIO"
-		}
+		c.ratio, c.ratioFrom, errs = envRatio("GOTUNE_MEMORY_RATIO", v, c, errs)
 	} else if v, ok := lookup(getenv, "AUTOMEMLIMIT"); ok {
-		if strings.EqualFold(v, "off") {
-			c.ratio, c.ratioFrom = 0, "AUTOMEMLIMIT=off"
-		} else if r, err := parseRatio(v); err != nil {
-			errs = append(errs, fmt.Errorf("AUTOMEMLIMIT=%q: %w; using %v", v, err, c.ratio))
-		} else {
-			c.ratio, c.ratioFrom = r, "AUTOMEMLIMIT"
-		}
+		c.ratio, c.ratioFrom, errs = envRatio("AUTOMEMLIMIT", v, c, errs)
 	}
 
 	switch opts.MaxProcs {
@@ -96,17 +103,26 @@ func loadConfig(opts Options, getenv func(string) string) (config, []error) {
 		}
 	}
 
-	if opts.RefreshInterval < 0 {
-		c.refresh = -1
-	} else if opts.RefreshInterval > 0 {
-		c.refresh = opts.RefreshInterval
+	switch d := opts.RefreshInterval; {
+	case d < 0:
+		c.refresh = RefreshOff
+	case d > 0 && d < minRefresh:
+		errs = append(errs, fmt.Errorf("Options.RefreshInterval %v is below the minimum: using %v", d, minRefresh))
+		c.refresh = minRefresh
+	case d > 0:
+		c.refresh = d
 	}
 	if v, ok := lookup(getenv, "GOTUNE_REFRESH"); ok {
-		if strings.EqualFold(v, "off") {
-			c.refresh = -1
-		} else if d, err := time.ParseDuration(v); err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("GOTUNE_REFRESH=%q: want a positive duration such as 1s, or off; using %v", v, c.refresh))
-		} else {
+		d, err := time.ParseDuration(v)
+		switch {
+		case strings.EqualFold(v, "off"):
+			c.refresh = RefreshOff
+		case err != nil || d <= 0:
+			errs = append(errs, fmt.Errorf("GOTUNE_REFRESH=%q: want a positive duration such as 1s, or off; using %v", v, refreshName(c.refresh)))
+		case d < minRefresh:
+			errs = append(errs, fmt.Errorf("GOTUNE_REFRESH=%q is below the minimum: using %v", v, minRefresh))
+			c.refresh = minRefresh
+		default:
 			c.refresh = d
 		}
 	}
@@ -117,6 +133,27 @@ func loadConfig(opts Options, getenv func(string) string) (config, []error) {
 	return c, errs
 }
 
+// envRatio reads a memory ratio variable: a ratio, or off. On a bad value
+// the ratio stays as c has it.
+func envRatio(name, v string, c config, errs []error) (float64, string, []error) {
+	if strings.EqualFold(v, "off") {
+		return 0, name + "=off", errs
+	}
+	r, err := parseRatio(v)
+	if err != nil {
+		return c.ratio, c.ratioFrom, append(errs, fmt.Errorf("%s=%q: %w; using %v", name, v, err, c.ratio))
+	}
+	return r, name, errs
+}
+
+// refreshName is how an interval reads in a message: "off" for no loop.
+func refreshName(d time.Duration) string {
+	if d < 0 {
+		return "off"
+	}
+	return d.String()
+}
+
 // lookup returns the trimmed value of an environment variable and whether
 // it is set to something other than blanks.
 func lookup(getenv func(string) string, name string) (string, bool) {
@@ -124,10 +161,21 @@ func lookup(getenv func(string) string, name string) (string, bool) {
 	return v, v != ""
 }
 
+// parseSwitch reads the usual spellings of on and off.
+func parseSwitch(s string) (on bool, err error) {
+	switch strings.ToLower(s) {
+	case "on", "1", "true", "yes", "enabled":
+		return true, nil
+	case "off", "0", "false", "no", "disabled":
+		return false, nil
+	}
+	return true, fmt.Errorf("want off (or 0, false, no) or on (or 1, true, yes)")
+}
+
 func parseRatio(s string) (float64, error) {
 	r, err := strconv.ParseFloat(s, 64)
 	if err != nil || !(r > 0 && r <= 1) {
-		return 0, fmt.Errorf("want a number with 0 < ratio <= 1")
+		return 0, fmt.Errorf("want a number with 0 < ratio <= 1, or off")
 	}
 	return r, nil
 }

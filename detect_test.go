@@ -244,8 +244,8 @@ func TestDetectSnapshots(t *testing.T) {
 
 			// memory
 			m := rep.Memory
-			if m.Limit != tc.memLimit || m.Source != at(tc.memSrc) || m.Level != tc.memLevel {
-				t.Errorf("memory limit %d from %q level %d, want %d from %q level %d", m.Limit, m.Source, m.Level, tc.memLimit, at(tc.memSrc), tc.memLevel)
+			if m.Limit != tc.memLimit || m.Source != at(tc.memSrc) || m.LevelsUp != tc.memLevel {
+				t.Errorf("memory limit %d from %q level %d, want %d from %q level %d", m.Limit, m.Source, m.LevelsUp, tc.memLimit, at(tc.memSrc), tc.memLevel)
 			}
 			if m.Before != curMem {
 				t.Errorf("GOMEMLIMIT before %d, want the process's %d", m.Before, curMem)
@@ -263,8 +263,8 @@ func TestDetectSnapshots(t *testing.T) {
 
 			// CPU
 			c := rep.CPU
-			if math.Abs(c.Quota-tc.cpuQuota) > 1e-9 || c.Source != at(tc.cpuSrc) || c.Level != tc.cpuLevel {
-				t.Errorf("cpu quota %v from %q level %d, want %v from %q level %d", c.Quota, c.Source, c.Level, tc.cpuQuota, at(tc.cpuSrc), tc.cpuLevel)
+			if math.Abs(c.Quota-tc.cpuQuota) > 1e-9 || c.Source != at(tc.cpuSrc) || c.LevelsUp != tc.cpuLevel {
+				t.Errorf("cpu quota %v from %q level %d, want %v from %q level %d", c.Quota, c.Source, c.LevelsUp, tc.cpuQuota, at(tc.cpuSrc), tc.cpuLevel)
 			}
 			if c.NumCPU != numCPU || c.Before != curProcs || c.Policy != tune.ProcsAuto {
 				t.Errorf("cpu num %d before %d policy %q, want %d %d auto", c.NumCPU, c.Before, c.Policy, numCPU, curProcs)
@@ -274,13 +274,13 @@ func TestDetectSnapshots(t *testing.T) {
 			}
 			switch {
 			case cpuErr:
-				if c.GOMAXPROCS != curProcs || c.Action != "unchanged" {
+				if c.GOMAXPROCS != curProcs || c.Action != tune.ActionUnchanged {
 					t.Errorf("GOMAXPROCS %d (%s), want %d unchanged", c.GOMAXPROCS, c.Action, curProcs)
 				}
 			default:
-				want, action := runtimeRuleForTest(tc.cpuQuota, numCPU), "runtime"
+				want, action := runtimeRuleForTest(tc.cpuQuota, numCPU), tune.ActionRuntime
 				if want != runtimeRuleForTest(tc.cpuLeaf, numCPU) {
-					action = "set"
+					action = tune.ActionSet
 				}
 				if c.GOMAXPROCS != want || c.Action != action {
 					t.Errorf("GOMAXPROCS %d (%s), want %d (%s)", c.GOMAXPROCS, c.Action, want, action)
@@ -341,9 +341,9 @@ func TestDetectOptions(t *testing.T) {
 		root    string
 		opts    tune.Options
 		env     map[string]string
-		mem     int64  // GOMEMLIMIT Detect would set; 0: unchanged
-		procs   int    // GOMAXPROCS; 0: unchanged
-		action  string // CPU action
+		mem     int64       // GOMEMLIMIT Detect would set; 0: unchanged
+		procs   int         // GOMAXPROCS; 0: unchanged
+		action  tune.Action // CPU action
 		policy  tune.ProcsPolicy
 		errPart string // a substring of the one expected error, or ""
 	}{
@@ -351,13 +351,13 @@ func TestDetectOptions(t *testing.T) {
 			mem: 482344960 / 2, procs: min(2, numCPU), action: "runtime", policy: tune.ProcsAuto},
 		{name: "ratio 1", root: "v2-parent-tighter", opts: tune.Options{MemoryRatio: 1},
 			mem: 512 * mib, procs: runtimeRuleForTest(1.5, numCPU), policy: tune.ProcsAuto,
-			action: map[bool]string{true: "runtime", false: "set"}[runtimeRuleForTest(1.5, numCPU) == runtimeRuleForTest(4, numCPU)]},
+			action: map[bool]tune.Action{true: "runtime", false: "set"}[runtimeRuleForTest(1.5, numCPU) == runtimeRuleForTest(4, numCPU)]},
 		{name: "floor", root: "v2-parent-tighter", opts: tune.Options{MaxProcs: tune.ProcsFloor},
 			mem: 512 * mib * 9 / 10, procs: 1, action: "set", policy: tune.ProcsFloor},
 		{name: "floor below one", root: "k8s-v2-cgroupns", opts: tune.Options{MaxProcs: tune.ProcsFloor},
 			mem: 482344960 * 9 / 10, procs: 1, action: "set", policy: tune.ProcsFloor},
 		{name: "floor no quota", root: "ecs-v1", opts: tune.Options{MaxProcs: tune.ProcsFloor},
-			mem: 256 * mib * 9 / 10, procs: 0, action: "unchanged", policy: tune.ProcsFloor},
+			mem: 256 * mib * 9 / 10, procs: 0, action: "runtime", policy: tune.ProcsFloor},
 		{name: "off", root: "k8s-v2-no-ns", opts: tune.Options{MaxProcs: tune.ProcsOff},
 			mem: 1 * gib * 9 / 10, procs: 0, action: "unchanged", policy: tune.ProcsOff},
 		{name: "env ratio outranks options", root: "k8s-v1", opts: tune.Options{MemoryRatio: 0.8},
@@ -392,9 +392,9 @@ func TestDetectOptions(t *testing.T) {
 			if tt.errPart != "" && (len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], tt.errPart)) {
 				t.Errorf("errors %q, want one containing %q", rep.Errors, tt.errPart)
 			}
-			wantMem, memAction := tt.mem, "set"
+			wantMem, memAction := tt.mem, tune.ActionSet
 			if wantMem == 0 {
-				wantMem, memAction = rep.Memory.Before, "unchanged"
+				wantMem, memAction = rep.Memory.Before, tune.ActionUnchanged
 			}
 			if rep.Memory.GOMEMLIMIT != wantMem || rep.Memory.Action != memAction {
 				t.Errorf("GOMEMLIMIT %d (%s), want %d (%s): %s", rep.Memory.GOMEMLIMIT, rep.Memory.Action, wantMem, memAction, rep.Memory.Reason)

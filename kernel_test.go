@@ -59,7 +59,7 @@ type cmdReport struct {
 		Limit      *int64 `json:"limit_bytes"`
 		GOMEMLIMIT *int64 `json:"gomemlimit_bytes"`
 		Source     string
-		Level      int
+		Level      int `json:"levels_up"`
 		Action     string
 		Reason     string
 	}
@@ -67,7 +67,7 @@ type cmdReport struct {
 		Quota      *float64 `json:"quota_cores"`
 		GOMAXPROCS int
 		Source     string
-		Level      int
+		Level      int `json:"levels_up"`
 		Action     string
 	}
 	Errors []string

@@ -15,110 +15,108 @@ import (
 )
 
 // Register adds tune's metrics to reg: the Go runtime's (from
-// runtime/metrics: GC, memory, scheduler, CPU classes, non-default GODEBUG
-// behaviour, plus the classic go_goroutines, go_gc_duration_seconds and
-// go_memstats_* names), the process's (process_*), the build's
-// (gotune_build_info) and tune's own (gotune_*: the cgroup limits, what
-// tune decided, memory pressure, refresh and leak counters). Nothing in it
-// stops the world: runtime.ReadMemStats is never called.
+// runtime/metrics: GC, memory, scheduler, CPU classes, mutex wait, cgo
+// calls, non-default GODEBUG behaviour, plus the classic go_goroutines,
+// go_gc_duration_seconds and go_memstats_* names), the process's
+// (process_*), and tune's own (NewCollector: gotune_build_info and the
+// gotune_* series). Nothing in it stops the world: runtime.ReadMemStats is
+// never called.
 //
 // A Go or process collector registered with default options, as
-// prometheus.DefaultRegisterer has, is replaced rather than duplicated.
-// Registering on the same registry twice is an error that wraps
-// prometheus.AlreadyRegisteredError; nothing is changed then.
+// prometheus.DefaultRegisterer has, is replaced rather than duplicated. One
+// registered with other options (collectors.WithGoCollectorRuntimeMetrics,
+// say) is kept as it is: tune's own series are registered beside it and
+// the error says which collector was kept. Registering on the same
+// registry twice is an error that wraps prometheus.AlreadyRegisteredError;
+// nothing is changed then.
 func Register(reg prometheus.Registerer) error {
 	if reg == nil {
 		return errors.New("tune.Register: the registerer is nil")
 	}
-	c := newCollectorSet()
-	defGo := collectors.NewGoCollector()
-	defProc := collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})
-	hadGo, hadProc := reg.Unregister(defGo), reg.Unregister(defProc)
-	err := reg.Register(c)
-	if err == nil {
-		return nil
+	if err := reg.Register(NewCollector()); err != nil {
+		if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
+			return fmt.Errorf("tune.Register: tune's metrics are already registered on this registry: %w", err)
+		}
+		return fmt.Errorf("tune.Register: tune's own gotune_* series: %w (a collector registered earlier exports some of the same metrics)", err)
 	}
-	// Put back what was there.
-	if hadGo {
-		reg.Register(defGo)
+	var kept []error
+	for _, p := range []struct {
+		name      string
+		def, ours prometheus.Collector
+	}{
+		{"Go runtime", collectors.NewGoCollector(), newGoCollector()},
+		{"process", collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})},
+	} {
+		had := reg.Unregister(p.def)
+		if err := reg.Register(p.ours); err != nil {
+			if had {
+				reg.Register(p.def) // put back what was there
+			}
+			kept = append(kept, fmt.Errorf("the %s collector registered earlier was kept as it is (%w)", p.name, err))
+		}
 	}
-	if hadProc {
-		reg.Register(defProc)
+	if len(kept) > 0 {
+		return fmt.Errorf("tune.Register: tune's own gotune_* series are registered, but %w; to add tune's series alone to such a registry, register tune.NewCollector() instead", errors.Join(kept...))
 	}
-	if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
-		return fmt.Errorf("tune.Register: tune's metrics are already registered on this registry: %w", err)
-	}
-	return fmt.Errorf("tune.Register: %w (a collector registered earlier exports some of the same metrics)", err)
+	return nil
 }
 
 // MetricsHandler returns the /metrics handler for
 // prometheus.DefaultGatherer (as promhttp.Handler does) after making sure
-// tune's metrics are registered there, replacing the default Go and
-// process collectors. A conflict with a collector registered earlier is
-// logged as a warning and the registry is served as it is. For a registry
-// of your own, call Register and serve it with promhttp.HandlerFor.
+// tune's metrics are registered there (Register). A conflict with a
+// collector registered earlier is logged as a warning and the registry is
+// served as it is. For a registry of your own, call Register (or register
+// NewCollector) and serve it with promhttp.HandlerFor.
 func MetricsHandler() http.Handler {
 	err := Register(prometheus.DefaultRegisterer)
 	if are := (prometheus.AlreadyRegisteredError{}); err != nil && !errors.As(err, &are) {
-		slog.Warn("tune: " + err.Error())
+		logLater(currentLogger(), slog.LevelWarn, "tune: "+err.Error(), slog.String("error", err.Error()))
 	}
 	return promhttp.Handler()
 }
 
-// collectorSet is everything Register adds, as one collector so that it is
-// registered (or refused) as a whole.
-type collectorSet []prometheus.Collector
+// NewCollector returns a collector of tune's own series alone: the
+// build (gotune_build_info), what tune found and decided, the memory
+// pressure, the refresh loop and leak counters (gotune_*). It reads what
+// the latest Init published, without a lock, and touches no registry:
+// register it on any registry, beside any Go collector.
+func NewCollector() prometheus.Collector { return newTuneCollector() }
 
-func newCollectorSet() collectorSet {
-	goc := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+// newGoCollector is client_golang's Go collector with the runtime/metrics
+// rules tune serves: client_golang's MetricsAll but the /gc/ and /memory/
+// rules' siblings it does not name are matched explicitly, so that a
+// future runtime metric does not appear unannounced.
+func newGoCollector() prometheus.Collector {
+	return collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.MetricsGC,
 		collectors.MetricsMemory,
 		collectors.MetricsScheduler,
-		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/`)},
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/(cpu/classes|sync|cgo)/`)},
 		collectors.MetricsDebug,
 	))
-	return collectorSet{
-		goc,
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newTuneCollector(),
-	}
 }
 
-func (s collectorSet) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range s {
-		c.Describe(ch)
+// currentLogger is the logger of the latest Init (nil: slog.Default()).
+func currentLogger() *slog.Logger {
+	if o := current.Load(); o != nil {
+		return o.c.logger
 	}
-}
-
-func (s collectorSet) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range s {
-		c.Collect(ch)
-	}
+	return nil
 }
 
 // tuneCollector exports what tune found and decided. Its descriptors are
-// built once; metrics that depend only on the Report are rebuilt only when
-// the Report changes.
+// built once; the metrics that depend only on the published report are
+// rebuilt only when a new one is published.
 type tuneCollector struct {
 	buildInfo, info, memLimit, cpuQuota, ratio      *prometheus.Desc
 	gcCPU, pressure, refreshes, refreshErrs, leaked *prometheus.Desc
+	lastSuccess                                     *prometheus.Desc
 
 	build prometheus.Metric // constant for the life of the process
 
-	mu     sync.Mutex
-	key    reportKey
-	cached []prometheus.Metric // metrics derived from key
-}
-
-// reportKey is the part of the Report the metrics show.
-type reportKey struct {
-	inited                 bool
-	version                int
-	mode                   string
-	policy                 ProcsPolicy
-	memAction, procsAction string
-	memLimit               int64
-	cpuQuota, ratio        float64
+	mu     sync.Mutex // the collector's own: guards the cache
+	from   *snapshot
+	cached []prometheus.Metric // metrics derived from the report in from
 }
 
 func newTuneCollector() *tuneCollector {
@@ -152,7 +150,10 @@ func newTuneCollector() *tuneCollector {
 			"Refresh ticks run: times the cgroup limits were re-read.",
 			nil, nil),
 		refreshErrs: prometheus.NewDesc("gotune_refresh_errors_total",
-			"Refresh ticks that failed to read the limits.",
+			"Refresh ticks that failed to read the limits, or panicked.",
+			nil, nil),
+		lastSuccess: prometheus.NewDesc("gotune_refresh_last_success_timestamp_seconds",
+			"When the refresh loop last completed a tick without error (Unix time); absent without a loop. A value falling behind means the loop stopped or fails.",
 			nil, nil),
 		leaked: prometheus.NewDesc("gotune_leaked_objects_total",
 			"Tracked objects that were not released, by kind.",
@@ -164,19 +165,25 @@ func newTuneCollector() *tuneCollector {
 
 func (c *tuneCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.info, c.memLimit, c.cpuQuota, c.ratio,
-		c.gcCPU, c.pressure, c.refreshes, c.refreshErrs, c.leaked} {
+		c.gcCPU, c.pressure, c.refreshes, c.refreshErrs, c.lastSuccess, c.leaked} {
 		ch <- d
 	}
 }
 
 func (c *tuneCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- c.build
-	for _, m := range c.fromReport() {
-		ch <- m
-	}
-	if p := Pressure(); !p.Time.IsZero() {
-		ch <- prometheus.MustNewConstMetric(c.gcCPU, prometheus.GaugeValue, p.GCCPUFraction)
-		ch <- prometheus.MustNewConstMetric(c.pressure, prometheus.GaugeValue, float64(p.Level))
+	o := current.Load()
+	if o != nil {
+		for _, m := range c.fromReport(o.snap.Load()) {
+			ch <- m
+		}
+		if p := o.press.load(); !p.Time.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.gcCPU, prometheus.GaugeValue, p.GCCPUFraction)
+			ch <- prometheus.MustNewConstMetric(c.pressure, prometheus.GaugeValue, float64(p.Level))
+		}
+		if t := o.lastOK.Load(); t != 0 {
+			ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, float64(t)/1e9)
+		}
 	}
 	ticks, errs := refreshCounts()
 	ch <- prometheus.MustNewConstMetric(c.refreshes, prometheus.CounterValue, float64(ticks))
@@ -186,37 +193,27 @@ func (c *tuneCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 }
 
-// fromReport returns the metrics that depend only on the recorded Report,
-// rebuilding them when it has changed. The returned slice is never
-// modified afterwards, so it may be used without the lock.
-func (c *tuneCollector) fromReport() []prometheus.Metric {
-	state.mu.Lock()
-	r := &state.report
-	k := reportKey{
-		inited: state.inited, version: r.Cgroup.Version, mode: r.Cgroup.Mode, policy: r.CPU.Policy,
-		memAction: r.Memory.Action, procsAction: r.CPU.Action,
-		memLimit: r.Memory.Limit, cpuQuota: r.CPU.Quota, ratio: r.Memory.Ratio,
-	}
-	state.mu.Unlock()
-
+// fromReport returns the metrics that depend only on the published
+// report, rebuilding them when a new one was published. The returned
+// slice is never modified afterwards, so it may be used without the lock.
+func (c *tuneCollector) fromReport(s *snapshot) []prometheus.Metric {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if k == c.key && c.cached != nil {
+	if s == c.from {
 		return c.cached
 	}
-	ms := []prometheus.Metric{} // non-nil: marks the cache as filled
-	if k.inited {
-		ms = append(ms,
-			prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
-				strconv.Itoa(k.version), k.mode, string(k.policy), k.memAction, k.procsAction),
-			prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, k.ratio))
-		if k.memLimit > 0 {
-			ms = append(ms, prometheus.MustNewConstMetric(c.memLimit, prometheus.GaugeValue, float64(k.memLimit)))
-		}
-		if k.cpuQuota > 0 {
-			ms = append(ms, prometheus.MustNewConstMetric(c.cpuQuota, prometheus.GaugeValue, k.cpuQuota))
-		}
+	r := &s.report
+	ms := []prometheus.Metric{
+		prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
+			strconv.Itoa(r.Cgroup.Version), r.Cgroup.Mode, string(r.CPU.Policy), string(r.Memory.Action), string(r.CPU.Action)),
+		prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, r.Memory.Ratio),
 	}
-	c.key, c.cached = k, ms
+	if r.Memory.Limit > 0 {
+		ms = append(ms, prometheus.MustNewConstMetric(c.memLimit, prometheus.GaugeValue, float64(r.Memory.Limit)))
+	}
+	if r.CPU.Quota > 0 {
+		ms = append(ms, prometheus.MustNewConstMetric(c.cpuQuota, prometheus.GaugeValue, r.CPU.Quota))
+	}
+	c.from, c.cached = s, ms
 	return ms
 }

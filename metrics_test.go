@@ -144,7 +144,7 @@ func TestRegisterTwice(t *testing.T) {
 }
 
 func TestRegisterConflict(t *testing.T) {
-	// A Go collector with options of its own is not replaced: the conflict
+	// A collector of someone else's with one of tune's names: the conflict
 	// is reported and the registry is left as it was.
 	reg := prometheus.NewRegistry()
 	own := prometheus.NewGauge(prometheus.GaugeOpts{Name: "gotune_info", Help: "someone else's"})
@@ -167,8 +167,10 @@ func TestRegisterDefault(t *testing.T) {
 	t.Cleanup(func() {
 		// Unregister matches by descriptors: a fresh set stands for the one
 		// Register made.
-		if !prometheus.DefaultRegisterer.Unregister(newCollectorSet()) {
-			t.Error("cleanup: tune's collectors were not on the default registry")
+		for _, c := range []prometheus.Collector{NewCollector(), newGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+			if !prometheus.DefaultRegisterer.Unregister(c) {
+				t.Error("cleanup: tune's collectors were not on the default registry")
+			}
 		}
 		prometheus.DefaultRegisterer.MustRegister(collectors.NewGoCollector(),
 			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -207,16 +209,10 @@ func TestRegisterDefault(t *testing.T) {
 }
 
 // TestTuneSeries pins which gotune_ series exist for which Report, through
-// one collector, so that its cache must follow each change.
+// one collector, so that its cache must follow each published report.
 func TestTuneSeries(t *testing.T) {
-	state.mu.Lock()
-	savedRep, savedInited := state.report, state.inited
-	state.mu.Unlock()
-	t.Cleanup(func() {
-		state.mu.Lock()
-		state.report, state.inited = savedRep, savedInited
-		state.mu.Unlock()
-	})
+	saved := current.Load()
+	t.Cleanup(func() { current.Store(saved) })
 
 	limited := Report{
 		Cgroup: CgroupReport{Version: 2, Mode: "v2"},
@@ -261,9 +257,13 @@ func TestTuneSeries(t *testing.T) {
 	reg.MustRegister(newTuneCollector())
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			state.mu.Lock()
-			state.report, state.inited = tc.rep, tc.inited
-			state.mu.Unlock()
+			if tc.inited {
+				o := &owner{}
+				o.publish(tc.rep)
+				current.Store(o)
+			} else {
+				current.Store(nil)
+			}
 			fams := families(t, reg)
 			for name, want := range tc.values {
 				mf := fams[name]

@@ -3,8 +3,9 @@ package tune
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"runtime/metrics"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,6 +61,30 @@ type PressureEvent struct {
 	GOMEMLIMIT     int64         // the soft memory limit in effect (math.MaxInt64: none)
 	LimiterEngaged bool          // the GC CPU limiter engaged within the window
 	Time           time.Time     // when it was measured; zero before the first measurement
+	// Signal names what set the level: SignalRuntime for the Go runtime's
+	// own metrics (GC CPU, memory in use), "" at PressureNone.
+	Signal string
+	// Stale is true when the loop no longer measures (it was stopped, or
+	// missed three refresh intervals): the values are the last it took.
+	Stale bool
+}
+
+// The signals that can set a pressure level (PressureEvent.Signal).
+const (
+	SignalRuntime = "runtime" // GC CPU and Go memory in use against GOMEMLIMIT, from runtime/metrics
+)
+
+// signals lists the Signal values, in the order the pressure cell stores
+// them; index 0 is none.
+var signals = [...]string{"", SignalRuntime}
+
+func signalIndex(s string) int {
+	for i, v := range signals {
+		if v == s {
+			return i
+		}
+	}
+	return 0
 }
 
 // InUseFraction returns MemoryInUse as a share of GOMEMLIMIT, or 0 when
@@ -165,6 +190,7 @@ type pressureMeter struct {
 	prev    PressureLevel // the level before the latest change
 	below   int           // consecutive measurements under level
 	calm    int           // how many measurements make a whole window
+	changed bool          // the latest measurement changed the level
 }
 
 // newPressureMeter sizes the window for one measurement per interval.
@@ -199,9 +225,9 @@ func (m *pressureMeter) float(i int) float64 {
 	return 0
 }
 
-// measure reads the runtime's metrics and returns the event for now, and
-// whether the level changed.
-func (m *pressureMeter) measure(now time.Time) (PressureEvent, bool) {
+// measure reads the runtime's metrics and returns the event for now;
+// m.changed says whether the level changed.
+func (m *pressureMeter) measure(now time.Time) PressureEvent {
 	metrics.Read(m.samples)
 	cur := cpuSample{at: now, gc: m.float(mGCCPU) - m.float(mGCIdleCPU), total: m.float(mTotalCPU), limiter: m.uint(mLimiter)}
 
@@ -232,7 +258,11 @@ func (m *pressureMeter) measure(now time.Time) (PressureEvent, bool) {
 
 	changed := m.settle(pressureLevel(ev.InUseFraction(), ev.GCCPUFraction, ev.LimiterEngaged))
 	ev.Level, ev.Previous = m.level, m.prev
-	return ev, changed
+	if ev.Level > PressureNone {
+		ev.Signal = SignalRuntime
+	}
+	m.changed = changed
+	return ev
 }
 
 // settle moves the reported level towards raw, the level of one
@@ -269,28 +299,85 @@ func pressureLevel(inUse, gc float64, limiter bool) PressureLevel {
 	return PressureNone
 }
 
-// latestPressure is what Pressure returns; pressureCallMu keeps OnPressure
-// calls from overlapping, also across a loop and the one replacing it.
-var (
-	latestPressure struct {
-		sync.Mutex
-		ev PressureEvent
-	}
-	pressureCallMu sync.Mutex
+// pressureCell publishes the latest PressureEvent from the loop (its only
+// writer) to any number of readers, without a lock and without allocating:
+// a sequence lock over atomic words. A reader retries while a write is in
+// progress.
+type pressureCell struct {
+	seq atomic.Uint64 // odd while a write is in progress
+	w   [pWords]atomic.Uint64
+}
+
+const (
+	pFlags = iota // level, previous, limiter, signal: one byte each
+	pGCCPU        // float64 bits
+	pInUse        // bytes
+	pLimit        // GOMEMLIMIT
+	pTime         // unix ns; 0 for the zero time
+	pWords
 )
 
-func setPressure(ev PressureEvent) {
-	latestPressure.Lock()
-	latestPressure.ev = ev
-	latestPressure.Unlock()
+func (c *pressureCell) store(ev PressureEvent) {
+	var limiter uint64
+	if ev.LimiterEngaged {
+		limiter = 1
+	}
+	var t int64
+	if !ev.Time.IsZero() {
+		t = ev.Time.UnixNano()
+	}
+	c.seq.Add(1)
+	c.w[pFlags].Store(uint64(ev.Level)&0xff | uint64(ev.Previous)&0xff<<8 | limiter<<16 | uint64(signalIndex(ev.Signal))<<24)
+	c.w[pGCCPU].Store(math.Float64bits(ev.GCCPUFraction))
+	c.w[pInUse].Store(ev.MemoryInUse)
+	c.w[pLimit].Store(uint64(ev.GOMEMLIMIT))
+	c.w[pTime].Store(uint64(t))
+	c.seq.Add(1)
+}
+
+func (c *pressureCell) load() PressureEvent {
+	var w [pWords]uint64
+	for {
+		s := c.seq.Load()
+		if s&1 == 0 {
+			for i := range w {
+				w[i] = c.w[i].Load()
+			}
+			if c.seq.Load() == s {
+				break
+			}
+		}
+		runtime.Gosched()
+	}
+	ev := PressureEvent{
+		Level:          PressureLevel(w[pFlags] & 0xff),
+		Previous:       PressureLevel(w[pFlags] >> 8 & 0xff),
+		LimiterEngaged: w[pFlags]>>16&1 == 1,
+		Signal:         signals[w[pFlags]>>24&0xff],
+		GCCPUFraction:  math.Float64frombits(w[pGCCPU]),
+		MemoryInUse:    w[pInUse],
+		GOMEMLIMIT:     int64(w[pLimit]),
+	}
+	if w[pTime] != 0 {
+		ev.Time = time.Unix(0, int64(w[pTime]))
+	}
+	return ev
 }
 
 // Pressure returns the latest memory pressure measurement, taken by Init's
 // refresh loop once per refresh interval: use it in a health check or to
-// shed load. Its Time is zero when no measurement was taken (the loop is
-// disabled, or GOTUNE=off). After Stop it keeps returning the last one.
+// shed load. Its Time is zero when no measurement was taken (before Init,
+// the loop disabled, or GOTUNE=off). Stale is true when the measurement is
+// not fresh: the loop was stopped (Stop, Shutdown) or has missed three
+// intervals. It takes no lock and does not allocate.
 func Pressure() PressureEvent {
-	latestPressure.Lock()
-	defer latestPressure.Unlock()
-	return latestPressure.ev
+	o := current.Load()
+	if o == nil {
+		return PressureEvent{}
+	}
+	ev := o.press.load()
+	if !ev.Time.IsZero() {
+		ev.Stale = o.state.Load() != loopRunning || time.Since(ev.Time) > 3*o.c.refresh
+	}
+	return ev
 }

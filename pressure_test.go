@@ -5,11 +5,9 @@ package tune_test
 // memory limit and prints every OnPressure event as a JSON line.
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
 	"os/exec"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,13 +31,13 @@ type spiralLine struct {
 
 // runSpiral starts the spiral program inside a fresh group with a memory
 // limit and a 100ms refresh, and returns its lines as they come.
-func runSpiral(t *testing.T, limit int64, env []string, args ...string) (<-chan spiralLine, *exec.Cmd, *bytes.Buffer) {
+func runSpiral(t *testing.T, limit int64, env []string, args ...string) (<-chan spiralLine, *exec.Cmd, *syncBuffer) {
 	t.Helper()
 	g := cgrouptest.New(t)
 	g.SetMemory(t, limit)
 	cmd := g.Command(build(t, "./internal/testprog/spiral"), args...)
 	cmd.Env = append(append(cleanEnv(), "GOTUNE_REFRESH=100ms"), env...)
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -84,6 +82,9 @@ func TestPressureSpiral(t *testing.T) {
 	if tune.PressureLevelOf(float64(last.InUse)/float64(last.GOMEMLIMIT), last.GCCPU, last.Limiter) != tune.PressureCritical {
 		t.Errorf("critical without its numbers: %+v", last)
 	}
+	// tune's log lines are written by a goroutine of their own, queued
+	// before OnPressure is called: the line must follow.
+	warned := waitOutput(t, stderr, "WARN tune: memory pressure critical", 10*time.Second)
 	// The program is then killed by the kernel, or by the test.
 	cmd.Process.Kill()
 	err := cmd.Wait()
@@ -91,7 +92,7 @@ func TestPressureSpiral(t *testing.T) {
 	if !errors.As(err, &exit) {
 		t.Errorf("the growing program ended with %v, want killed", err)
 	}
-	if !strings.Contains(stderr.String(), "WARN tune: memory pressure critical") {
+	if !warned {
 		t.Errorf("no Warn line for critical pressure:\n%s", stderr)
 	}
 }

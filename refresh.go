@@ -1,11 +1,15 @@
 package tune
 
+// The refresh loop: each tick re-reads the limit files through the reader
+// discovery opened, feeds a change to the same decision function Init uses,
+// and measures the memory pressure. Everything here runs on the owner's
+// loop goroutine.
+
 import (
 	"fmt"
-	"os"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/runtimehooks/tune/internal/cgroup"
@@ -19,153 +23,109 @@ const rediscoverTicks = 10
 // that each is logged once.
 const maxLoggedErrors = 64
 
-// refreshTicks and refreshErrs count the refresh ticks that ran and those
-// that met an error, for the metrics.
-var refreshTicks, refreshErrs atomic.Uint64
-
 // refreshCounts returns how many refresh ticks ran and how many of them
-// failed, for the metrics.
-func refreshCounts() (ticks, errs uint64) { return refreshTicks.Load(), refreshErrs.Load() }
-
-// refresher is the one background loop: each tick it re-reads the limit
-// files through the reader discovery opened, feeds any change to the same
-// policies Init uses, and measures the memory pressure. Only its goroutine
-// touches it, except stopped.
-type refresher struct {
-	c      config
-	rd     *cgroup.Reader // nil when discovery failed: pressure only
-	last   cgroup.Limits  // the limits last applied (the last good ones)
-	procs  int            // GOMAXPROCS as last recorded in state.report
-	mem    int64          // GOMEMLIMIT as last recorded in state.report
-	since  int            // ticks since the last rediscovery
-	logged map[string]bool
-	meter  *pressureMeter
-
-	stopped atomic.Bool
-	quit    chan struct{}
-}
-
-// startRefresh starts the background loop that follows limit changes and
-// measures the memory pressure, and returns the function that stops it. rd
-// (which the loop then owns and closes) may be nil: the loop then only
-// measures the pressure. state.mu must be held.
-func startRefresh(c config, rd *cgroup.Reader, last cgroup.Limits) (stop func()) {
-	r := newRefresher(c, rd, last)
-	t := time.NewTicker(c.refresh)
-	go r.run(t)
-	// The stop function does not wait for the goroutine: it runs with
-	// state.mu held, which the loop may be waiting for. A stopped loop
-	// applies nothing more (apply checks stopped under state.mu), calls
-	// OnPressure no more, and exits at once; TestStopEndsLoop checks that
-	// it does.
-	return func() {
-		if !r.stopped.Swap(true) {
-			close(r.quit)
-		}
-	}
-}
-
-// newRefresher prepares a loop and takes the first pressure measurement
-// (the start of the window). state.mu must be held.
-func newRefresher(c config, rd *cgroup.Reader, last cgroup.Limits) *refresher {
-	r := &refresher{
-		c: c, rd: rd, last: last,
-		// Init records its report after this: what is in effect is the runtime's.
-		procs:  runtime.GOMAXPROCS(0),
-		mem:    debug.SetMemoryLimit(-1),
-		since:  rediscoverTicks,
-		logged: map[string]bool{},
-		meter:  newPressureMeter(c.refresh),
-		quit:   make(chan struct{}),
-	}
-	if p := Pressure(); !p.Time.IsZero() {
-		// Carry the level over from the loop this one replaces, so a
-		// second Init does not announce the same pressure again.
-		r.meter.level, r.meter.prev = p.Level, p.Previous
-	}
-	ev, _ := r.meter.measure(time.Now())
-	setPressure(ev)
-	return r
-}
-
-func (r *refresher) run(t *time.Ticker) {
-	if r.rd != nil {
-		r.rd.WatchMoves() // here, not in Init: only a loop needs it
-	}
-	defer func() {
-		t.Stop()
-		if r.rd != nil {
-			r.rd.Close()
-		}
-		if p := recover(); p != nil {
-			r.c.logger.Error(fmt.Sprintf("tune: the refresh loop stopped: panic: %v", p))
-		}
-	}()
-	for {
-		select {
-		case <-r.quit:
-			return
-		case now := <-t.C:
-			r.tick(now)
-		}
-	}
-}
+// failed, in this process, for the metrics.
+func refreshCounts() (ticks, errs uint64) { return stats.ticks.Load(), stats.errors.Load() }
 
 // tick is one refresh: limits, then pressure. In the steady state (nothing
-// changed, nothing failed) it does not allocate.
-func (r *refresher) tick(now time.Time) {
-	refreshTicks.Add(1)
-	if r.rd != nil {
-		r.refreshLimits()
+// changed, nothing failed) it does not allocate. A panic inside it is
+// logged once, counted as a refresh error, and the loop goes on.
+func (o *owner) tick(now time.Time) {
+	defer o.recoverTick()
+	stats.ticks.Add(1)
+	ok := true
+	if o.rd != nil {
+		ok = o.refreshLimits()
 	}
-	ev, changed := r.meter.measure(now)
-	setPressure(ev)
-	if changed {
-		r.pressureChanged(ev)
+	ev := o.meter.measure(now)
+	o.press.store(ev)
+	if ok {
+		o.lastOK.Store(now.UnixNano())
+	}
+	if o.meter.changed {
+		o.pressureChanged(ev)
 	}
 }
 
-func (r *refresher) refreshLimits() {
-	lim := r.rd.Read()
-	r.since++
-	var layout *cgroup.Layout
-	if lim.Stale && r.since >= rediscoverTicks {
-		r.since = 0
-		layout, lim = r.rediscover(lim)
+func (o *owner) recoverTick() {
+	if p := recover(); p != nil {
+		stats.errors.Add(1)
+		msg := fmt.Sprint(p)
+		if o.once("panic: " + msg) {
+			logLater(o.c.logger, slog.LevelError, "tune: a refresh tick panicked; it was skipped and the loop goes on (please report this bug)",
+				slog.String("panic", msg), slog.String("stack", string(debug.Stack())))
+		}
 	}
-	failed := false
+}
+
+// refreshLimits re-reads the limits and acts on a change. It reports
+// whether the tick went without error.
+func (o *owner) refreshLimits() bool {
+	lim := o.rd.Read()
+	o.since++
+	var layout *cgroup.Layout
+	if lim.Stale && o.since >= rediscoverTicks {
+		// The group went away or the process was moved: expected events,
+		// handled by discovering the groups again.
+		o.since = 0
+		layout, lim = o.rediscover(lim)
+	}
+	ok := true
+	keep := func(err error) {
+		if lim.Stale && cgroup.IsIOError(err) {
+			// A file of a group that went away: an expected event, which
+			// rediscovery handles (and reports when it fails).
+			return
+		}
+		ok = false
+		if o.once(err.Error()) {
+			logLater(o.c.logger, slog.LevelWarn, "tune: refresh: "+err.Error()+"; keeping the last good values", slog.String("error", err.Error()))
+		}
+	}
 	if lim.Memory.Err != nil {
-		failed = true
-		r.logOnce(lim.Memory.Err)
-		lim.Memory = r.last.Memory
+		keep(lim.Memory.Err)
+		lim.Memory = o.last.Memory
 	}
 	if lim.CPU.Err != nil {
-		failed = true
-		r.logOnce(lim.CPU.Err)
-		lim.CPU = r.last.CPU
+		keep(lim.CPU.Err)
+		lim.CPU = o.last.CPU
 	}
-	if failed {
-		refreshErrs.Add(1)
+	if !ok {
+		stats.errors.Add(1)
 	}
-	if layout != nil || !lim.Same(r.last) {
-		r.apply(lim, layout)
-		return
+	if layout != nil || !lim.Same(o.last) {
+		o.change(lim, layout)
+		return ok
 	}
 	// Someone else may have moved them: the Go runtime following the quota
 	// by itself, or the program calling runtime.GOMAXPROCS or
 	// debug.SetMemoryLimit. The report follows.
-	if runtime.GOMAXPROCS(0) != r.procs || r.meter.uint(mGOMEMLIMIT) != uint64(r.mem) {
-		r.observe()
+	rep := &o.snap.Load().report
+	if runtime.GOMAXPROCS(0) != rep.CPU.GOMAXPROCS || debug.SetMemoryLimit(-1) != rep.Memory.GOMEMLIMIT {
+		o.observe()
 	}
+	return ok
+}
+
+// once reports whether msg is new, remembering it (up to a bound).
+func (o *owner) once(msg string) bool {
+	if o.logged[msg] || len(o.logged) >= maxLoggedErrors {
+		return false
+	}
+	o.logged[msg] = true
+	return true
 }
 
 // rediscover runs discovery again after a limit file could not be read
-// (the group was removed) or the process was moved to other groups. On success the new
-// reader replaces the old one.
-func (r *refresher) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limits) {
-	layout, err := cgroup.Discover(r.c.root)
+// (the group was removed) or the process was moved to other groups. On
+// success the new reader replaces the old one.
+func (o *owner) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limits) {
+	layout, err := cgroup.Discover(o.c.root)
 	if err != nil {
-		r.logOnce(fmt.Errorf("rediscovering the cgroups after a limit file went away: %w", err))
+		stats.errors.Add(1)
+		if e := fmt.Errorf("rediscovering the cgroups after a limit file went away: %w", err); o.once(e.Error()) {
+			logLater(o.c.logger, slog.LevelWarn, "tune: "+e.Error(), slog.String("error", err.Error()))
+		}
 		return nil, stale
 	}
 	rd := layout.Open()
@@ -175,10 +135,10 @@ func (r *refresher) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limi
 		return nil, stale
 	}
 	rd.WatchMoves()
-	r.rd.Close()
-	r.rd = rd
-	r.c.logger.Info("tune: the process's cgroups changed (it was moved, or a limit file went away) and were discovered again: memory group " +
-		dirOrNone(layout.Memory.Dirs) + ", cpu group " + dirOrNone(layout.CPU.Dirs))
+	o.rd.Close()
+	o.rd = rd
+	logLater(o.c.logger, slog.LevelInfo, "tune: the process's cgroups changed (it was moved, or its group went away) and were discovered again",
+		slog.String("memory_group", dirOrNone(layout.Memory.Dirs)), slog.String("cpu_group", dirOrNone(layout.CPU.Dirs)))
 	return layout, lim
 }
 
@@ -189,79 +149,58 @@ func dirOrNone(dirs []string) string {
 	return dirs[0]
 }
 
-// logOnce logs a refresh error the first time it is seen.
-func (r *refresher) logOnce(err error) {
-	msg := err.Error()
-	if r.logged[msg] || len(r.logged) >= maxLoggedErrors {
-		return
-	}
-	r.logged[msg] = true
-	r.c.logger.Warn("tune: refresh: " + msg + "; keeping the last good values")
-}
-
-// apply feeds changed limits to the policies, carries out their decisions
-// and records the new report, logging one line per part that changed.
-func (r *refresher) apply(lim cgroup.Limits, layout *cgroup.Layout) {
-	state.mu.Lock()
-	defer state.mu.Unlock()
-	if r.stopped.Load() {
-		return // replaced or stopped while this tick ran
-	}
-	old := state.report
+// change feeds changed limits to the decision function, carries out its
+// decision, publishes the new report and logs one line per part that
+// changed.
+func (o *owner) change(lim cgroup.Limits, layout *cgroup.Layout) {
+	old := o.report()
 	rep := old
 	if layout != nil {
-		rep.Cgroup = cgroupReport(layout, r.rd)
+		rep.Cgroup = cgroupReport(layout, o.rd)
 	}
-	env := os.Getenv("GOMEMLIMIT")
-	rep.Memory = decideMemory(lim, r.c, debug.SetMemoryLimit(-1), env)
-	if rep.Memory.Action == "unchanged" && env == "" && r.c.ratio != 0 &&
-		lim.Memory.Value == 0 && lim.Memory.Err == nil && state.memSet {
-		rep.Memory.Action, rep.Memory.GOMEMLIMIT = "restored", state.origMem
-		rep.Memory.Reason = "the memory limit was removed: back to GOMEMLIMIT from before tune set it"
+	d := decide(lim, o.c, readRuntime(o.live), o.prev)
+	apply(&d)
+	o.prev, o.last = d.next, lim
+	rep.Memory, rep.CPU = d.Memory, d.CPU
+	o.publish(rep)
+	for _, w := range d.warnings {
+		if o.once(w.Error()) {
+			logLater(o.c.logger, slog.LevelWarn, "tune: "+w.Error())
+		}
 	}
-	s := runtimeProcs(lim, true)
-	if state.rtAware {
-		// The runtime follows its own group's quota by itself: what it
-		// will choose is its rule over that quota, even if it has not
-		// caught up yet.
-		s.runtimeDefault = runtimeRule(lim.CPU.Own, s.numCPU)
+	if m, n := old.Memory, rep.Memory; m.Limit != n.Limit || m.GOMEMLIMIT != n.GOMEMLIMIT || m.Source != n.Source {
+		logLater(o.c.logger, slog.LevelInfo,
+			fmt.Sprintf("tune: memory limit %s → %s, GOMEMLIMIT %s → %s (%s: %s)",
+				bytesOrNone(m.Limit), bytesOrNone(n.Limit), bytesOrNone(m.GOMEMLIMIT), bytesOrNone(n.GOMEMLIMIT), n.Action, n.Reason),
+			slog.Int64("memory_limit", n.Limit), slog.Int64("gomemlimit", n.GOMEMLIMIT),
+			slog.String("source", n.Source), slog.String("action", string(n.Action)))
 	}
-	rep.CPU = decideProcs(lim, r.c, s)
-	applyLocked(&rep)
-	state.report = rep
-	r.last, r.procs, r.mem = lim, rep.CPU.GOMAXPROCS, rep.Memory.GOMEMLIMIT
-
-	if old.Memory.Limit != rep.Memory.Limit || old.Memory.GOMEMLIMIT != rep.Memory.GOMEMLIMIT || old.Memory.Source != rep.Memory.Source {
-		r.c.logger.Info(fmt.Sprintf("tune: memory limit %s → %s, GOMEMLIMIT %s → %s (%s: %s)",
-			bytesOrNone(old.Memory.Limit), bytesOrNone(rep.Memory.Limit),
-			bytesOrNone(old.Memory.GOMEMLIMIT), bytesOrNone(rep.Memory.GOMEMLIMIT), rep.Memory.Action, rep.Memory.Reason))
-	}
-	if old.CPU.Quota != rep.CPU.Quota || old.CPU.GOMAXPROCS != rep.CPU.GOMAXPROCS || old.CPU.Source != rep.CPU.Source {
-		r.c.logger.Info(fmt.Sprintf("tune: CPU quota %s → %s, GOMAXPROCS %d → %d (%s: %s)",
-			quotaOrNone(old.CPU.Quota), quotaOrNone(rep.CPU.Quota),
-			old.CPU.GOMAXPROCS, rep.CPU.GOMAXPROCS, rep.CPU.Action, rep.CPU.Reason))
+	if c, n := old.CPU, rep.CPU; c.Quota != n.Quota || c.GOMAXPROCS != n.GOMAXPROCS || c.Source != n.Source {
+		logLater(o.c.logger, slog.LevelInfo,
+			fmt.Sprintf("tune: CPU quota %s → %s, GOMAXPROCS %d → %d (%s: %s)",
+				quotaOrNone(c.Quota), quotaOrNone(n.Quota), c.GOMAXPROCS, n.GOMAXPROCS, n.Action, n.Reason),
+			slog.Float64("cpu_quota", n.Quota), slog.Int("gomaxprocs", n.GOMAXPROCS),
+			slog.String("source", n.Source), slog.String("action", string(n.Action)))
 	}
 }
 
 // observe records a GOMAXPROCS or GOMEMLIMIT that changed without tune.
-func (r *refresher) observe() {
-	state.mu.Lock()
-	defer state.mu.Unlock()
-	if r.stopped.Load() {
-		return
-	}
+func (o *owner) observe() {
+	rep := o.report()
 	procs, mem := runtime.GOMAXPROCS(0), debug.SetMemoryLimit(-1)
-	if procs != state.report.CPU.GOMAXPROCS {
-		r.c.logger.Info(fmt.Sprintf("tune: GOMAXPROCS %d → %d (changed by the Go runtime or the program, not by tune)",
-			state.report.CPU.GOMAXPROCS, procs))
-		state.report.CPU.Before, state.report.CPU.GOMAXPROCS = state.report.CPU.GOMAXPROCS, procs
+	if procs != rep.CPU.GOMAXPROCS {
+		logLater(o.c.logger, slog.LevelInfo,
+			fmt.Sprintf("tune: GOMAXPROCS %d → %d (changed by the Go runtime or the program, not by tune)", rep.CPU.GOMAXPROCS, procs),
+			slog.Int("gomaxprocs", procs))
+		rep.CPU.Before, rep.CPU.GOMAXPROCS = rep.CPU.GOMAXPROCS, procs
 	}
-	if mem != state.report.Memory.GOMEMLIMIT {
-		r.c.logger.Info(fmt.Sprintf("tune: GOMEMLIMIT %s → %s (changed by the program, not by tune)",
-			bytesOrNone(state.report.Memory.GOMEMLIMIT), bytesOrNone(mem)))
-		state.report.Memory.Before, state.report.Memory.GOMEMLIMIT = state.report.Memory.GOMEMLIMIT, mem
+	if mem != rep.Memory.GOMEMLIMIT {
+		logLater(o.c.logger, slog.LevelInfo,
+			fmt.Sprintf("tune: GOMEMLIMIT %s → %s (changed by the program, not by tune)", bytesOrNone(rep.Memory.GOMEMLIMIT), bytesOrNone(mem)),
+			slog.Int64("gomemlimit", mem))
+		rep.Memory.Before, rep.Memory.GOMEMLIMIT = rep.Memory.GOMEMLIMIT, mem
 	}
-	r.procs, r.mem = procs, mem
+	o.publish(rep)
 }
 
 func quotaOrNone(q float64) string {
@@ -273,26 +212,16 @@ func quotaOrNone(q float64) string {
 
 // pressureChanged announces a new pressure level: a Warn line when it
 // rises to High or Critical, an Info line when it falls, and OnPressure.
-func (r *refresher) pressureChanged(ev PressureEvent) {
+func (o *owner) pressureChanged(ev PressureEvent) {
+	level := slog.LevelInfo
 	if ev.Level > ev.Previous && ev.Level >= PressureHigh {
-		r.c.logger.Warn("tune: " + ev.String())
-	} else {
-		r.c.logger.Info("tune: " + ev.String())
+		level = slog.LevelWarn
 	}
-	if f := r.c.opts.OnPressure; f != nil {
-		pressureCallMu.Lock()
-		defer pressureCallMu.Unlock()
-		if !r.stopped.Load() {
-			f(ev)
-		}
+	logLater(o.c.logger, level, "tune: "+ev.String(),
+		slog.String("pressure", ev.Level.String()), slog.String("previous_pressure", ev.Previous.String()),
+		slog.String("signal", ev.Signal), slog.Float64("gc_cpu_fraction", ev.GCCPUFraction),
+		slog.Uint64("memory_in_use", ev.MemoryInUse), slog.Int64("gomemlimit", ev.GOMEMLIMIT))
+	if o.calls != nil {
+		o.calls.post(ev)
 	}
-}
-
-// Current returns the Report of the latest Init as it stands now: the
-// refresh loop updates it with every change it applies or sees. Before any
-// Init it is the zero Report.
-func Current() Report {
-	state.mu.Lock()
-	defer state.mu.Unlock()
-	return state.report
 }

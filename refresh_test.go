@@ -19,26 +19,23 @@ import (
 )
 
 // isolate saves what Init changes in this process and restores it when the
-// test ends, so tests that drive the loop by hand do not leak into others.
+// test ends, so tests that drive an owner by hand do not leak into others.
 func isolate(t *testing.T) {
 	t.Helper()
-	state.mu.Lock()
-	stopLocked()
-	rep, inited, origMem, memSet, procsSet, baseProcs, rtAware :=
-		state.report, state.inited, state.origMem, state.memSet, state.procsSet, state.baseProcs, state.rtAware
-	state.mu.Unlock()
+	old := current.Load()
+	if old != nil {
+		old.halt(context.Background(), false)
+	}
 	mem := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() {
-		state.mu.Lock()
-		stopLocked()
-		state.report, state.inited, state.origMem, state.memSet, state.procsSet, state.baseProcs, state.rtAware =
-			rep, inited, origMem, memSet, procsSet, baseProcs, rtAware
-		state.mu.Unlock()
+		if o := current.Load(); o != nil {
+			o.halt(context.Background(), false)
+		}
+		current.Store(old)
 		debug.SetMemoryLimit(mem)
 		if os.Getenv("GOMAXPROCS") == "" {
 			runtime.SetDefaultGOMAXPROCS()
 		}
-		setPressure(PressureEvent{})
 	})
 }
 
@@ -95,25 +92,46 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-// fixtureLoop does what Init does, over the snapshot at root, and returns
-// the loop without starting its goroutine: the test calls tick.
-func fixtureLoop(t *testing.T, c config) *refresher {
+// fixtureLoop does what Init does, over the snapshot at root, with
+// nothing applied before, and returns the owner as the current one without
+// starting its goroutine: the test calls tick.
+func fixtureLoop(t *testing.T, c config) *owner {
 	t.Helper()
-	state.mu.Lock()
-	defer state.mu.Unlock()
-	rep, rd, lim := detect(c, true)
-	if rd == nil {
-		t.Fatalf("discovery over %s: %v", c.root, rep.discoverErr)
+	o := build(c, true, true, applied{}, nil)
+	if o.rd == nil {
+		t.Fatalf("discovery over %s: %v", c.root, o.report().Errors)
 	}
-	applyLocked(&rep)
-	rep.Applied = true
-	state.report, state.inited = rep, true
-	r := newRefresher(c, rd, lim)
-	t.Cleanup(func() {
-		r.stopped.Store(true)
-		r.rd.Close()
+	if !o.prepare(time.Now()) {
+		t.Fatalf("config %+v asks for no loop", c)
+	}
+	close(o.done) // no goroutine: nothing for halt to wait for
+	current.Store(o)
+	t.Cleanup(o.closeByHand)
+	return o
+}
+
+// closeByHand ends an owner whose goroutine the test never started.
+func (o *owner) closeByHand() {
+	o.stop.Do(func() {
+		o.state.Store(loopStopped)
+		close(o.quit)
 	})
-	return r
+	if o.calls != nil {
+		o.calls.close()
+		<-o.calls.done
+	}
+	if o.rd != nil {
+		o.rd.Close()
+	}
+}
+
+// logsOf waits until the queued log lines are written and returns them.
+func logsOf(t *testing.T, logs *logBuffer) string {
+	t.Helper()
+	if !flushLogs(10 * time.Second) {
+		t.Fatal("the log queue did not drain within 10s")
+	}
+	return logs.String()
 }
 
 // TestRefreshFollowsFiles drives the loop over a snapshot whose files the
@@ -124,10 +142,6 @@ func TestRefreshFollowsFiles(t *testing.T) {
 	isolate(t)
 	const before = 123456789 // a GOMEMLIMIT the program had before tune
 	debug.SetMemoryLimit(before)
-	state.mu.Lock()
-	state.memSet, state.procsSet, state.baseProcs = false, false, 0
-	state.mu.Unlock()
-
 	root, app := v2Tree(t, "314572800\n", "100000 100000\n")
 	var logs logBuffer
 	c, errs := loadConfig(Options{Root: root, MaxProcs: ProcsFloor, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, func(string) string { return "" })
@@ -173,14 +187,14 @@ func TestRefreshFollowsFiles(t *testing.T) {
 	if ticks-ticks0 != 4 || errs1-errs0 != 3 {
 		t.Errorf("refreshCounts moved by %d ticks, %d errors; want 4, 3", ticks-ticks0, errs1-errs0)
 	}
-	if n := strings.Count(logs.String(), "garbage"); n != 1 {
+	if n := strings.Count(logsOf(t, &logs), "is not a number; keeping the last good values"); n != 1 {
 		t.Errorf("the memory.max error was logged %d times, want once:\n%s", n, logs.String())
 	}
 	// Fixed again, to the same value: nothing to change, nothing logged.
-	lines := strings.Count(logs.String(), "\n")
+	lines := strings.Count(logsOf(t, &logs), "\n")
 	write(t, filepath.Join(app, "memory.max"), "209715200\n")
 	tick()
-	if n := strings.Count(logs.String(), "\n"); n != lines {
+	if n := strings.Count(logsOf(t, &logs), "\n"); n != lines {
 		t.Errorf("a tick with no change logged:\n%s", logs.String())
 	}
 
@@ -200,7 +214,7 @@ func TestRefreshFollowsFiles(t *testing.T) {
 		t.Errorf("GOMEMLIMIT after a new limit = %d, want 94371840", got)
 	}
 
-	log := logs.String()
+	log := logsOf(t, &logs)
 	for _, want := range []string{
 		"memory limit 300MiB → 200MiB, GOMEMLIMIT 270MiB → 180MiB (set: 0.9 × own group's limit from " + filepath.Join(app, "memory.max"),
 		"CPU quota 1 → 2, GOMAXPROCS 1 → 2",
@@ -239,7 +253,7 @@ func TestRefreshEnvironmentWins(t *testing.T) {
 
 // realLoop is a loop over this machine's cgroups (or, where there are none,
 // a snapshot), ready to tick, with nothing to change.
-func realLoop(tb testing.TB) *refresher {
+func realLoop(tb testing.TB) *owner {
 	tb.Helper()
 	root := "/"
 	layout, err := cgroup.Discover(root)
@@ -250,15 +264,14 @@ func realLoop(tb testing.TB) *refresher {
 			tb.Fatal(err)
 		}
 	}
-	rd := layout.Open()
+	_ = layout
 	c, _ := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
-	rd.WatchMoves() // as run does
-	r := newRefresher(c, rd, rd.Read())
-	tb.Cleanup(func() {
-		r.stopped.Store(true)
-		r.rd.Close()
-	})
-	return r
+	o := build(c, root == "/", false, applied{}, nil)
+	o.prepare(time.Now())
+	close(o.done)
+	o.rd.WatchMoves() // as run does
+	tb.Cleanup(o.closeByHand)
+	return o
 }
 
 // TestRefreshTickAllocs: a tick with no change allocates nothing.
@@ -277,7 +290,8 @@ func TestRefreshTickAllocs(t *testing.T) {
 		t.Errorf("a refresh tick allocates %v times, want 0", n)
 	}
 	// Without cgroups the loop measures pressure only, also for free.
-	p := newRefresher(r.c, nil, cgroup.Limits{})
+	p := &owner{c: r.c}
+	p.prepare(now)
 	if n := testing.AllocsPerRun(200, func() {
 		now = now.Add(time.Second)
 		p.tick(now)
@@ -299,11 +313,11 @@ func BenchmarkRefreshTick(b *testing.B) {
 	}
 }
 
-// loopRunning reports whether a refresh goroutine exists.
-func loopRunning() bool {
+// loopGoroutine reports whether a refresh goroutine exists.
+func loopGoroutine() bool {
 	buf := make([]byte, 1<<20)
 	n := runtime.Stack(buf, true)
-	return bytes.Contains(buf[:n], []byte("(*refresher).run"))
+	return bytes.Contains(buf[:n], []byte("(*owner).run"))
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -322,7 +336,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // ends it, and no goroutine is left behind.
 func TestStopEndsLoop(t *testing.T) {
 	isolate(t)
-	opts := Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: time.Millisecond}
+	opts := Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: minRefresh}
 	for range 5 {
 		if _, err := Init(opts); err != nil {
 			t.Logf("Init: %v", err)
@@ -334,12 +348,12 @@ func TestStopEndsLoop(t *testing.T) {
 		t.Errorf("Pressure() after Init = %+v, want a measurement with GOMEMLIMIT %d", p, debug.SetMemoryLimit(-1))
 	}
 	Stop()
-	waitFor(t, "no refresh goroutine after Stop", func() bool { return !loopRunning() })
+	waitFor(t, "no refresh goroutine after Stop", func() bool { return !loopGoroutine() })
 
 	// A disabled loop starts nothing.
 	opts.RefreshInterval = -1
 	Init(opts)
-	if loopRunning() {
+	if loopGoroutine() {
 		t.Error("RefreshInterval -1 started a loop")
 	}
 	Stop()
@@ -350,7 +364,7 @@ func TestStopEndsLoop(t *testing.T) {
 func TestRefreshRace(t *testing.T) {
 	isolate(t)
 	var calls atomic.Int64
-	opts := Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: time.Millisecond,
+	opts := Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: minRefresh,
 		OnPressure: func(PressureEvent) { calls.Add(1) }}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -377,7 +391,7 @@ func TestRefreshRace(t *testing.T) {
 	}
 	wg.Wait()
 	Stop()
-	waitFor(t, "no refresh goroutine after Stop", func() bool { return !loopRunning() })
+	waitFor(t, "no refresh goroutine after Stop", func() bool { return !loopGoroutine() })
 	if Current().CPU.GOMAXPROCS != runtime.GOMAXPROCS(0) {
 		t.Errorf("Current() GOMAXPROCS %d, runtime %d", Current().CPU.GOMAXPROCS, runtime.GOMAXPROCS(0))
 	}
@@ -448,40 +462,49 @@ func equal[T comparable](a, b []T) bool {
 	return true
 }
 
-// TestOnPressureSerialized: two loops (an old one and the one replacing
-// it) announcing at once never run OnPressure concurrently, and a stopped
-// loop does not call it at all.
+// TestOnPressureSerialized: events posted from many goroutines reach
+// OnPressure one call at a time, the latest one last, and once the
+// delivery is closed no call starts.
 func TestOnPressureSerialized(t *testing.T) {
 	var inside, most, calls atomic.Int64
-	cb := func(PressureEvent) {
+	var last atomic.Uint64
+	cb := func(ev PressureEvent) {
 		n := inside.Add(1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
 		for range 100 {
 			runtime.Gosched()
 		}
+		last.Store(ev.MemoryInUse)
 		calls.Add(1)
 		inside.Add(-1)
 	}
-	c, _ := loadConfig(Options{Logger: discardLogger(), OnPressure: cb}, func(string) string { return "" })
-	loops := []*refresher{{c: c}, {c: c}, {c: c}}
-	loops[2].stopped.Store(true)
+	d := newDelivery(cb, discardLogger())
 	var wg sync.WaitGroup
-	for _, r := range loops {
-		for range 20 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.pressureChanged(PressureEvent{Level: PressureHigh})
-			}()
-		}
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 20 {
+				d.post(PressureEvent{Level: PressureHigh, MemoryInUse: uint64(i*100 + j)})
+			}
+		}()
 	}
 	wg.Wait()
+	d.post(PressureEvent{Level: PressureCritical, MemoryInUse: 99999})
+	waitFor(t, "the latest event delivered", func() bool { return last.Load() == 99999 })
 	if most.Load() != 1 {
 		t.Errorf("OnPressure ran %d at once, want 1", most.Load())
 	}
-	if calls.Load() != 40 {
-		t.Errorf("OnPressure called %d times, want 40 (none from the stopped loop)", calls.Load())
+	n := calls.Load()
+	if n < 1 || n > 401 {
+		t.Errorf("OnPressure called %d times for 401 posts", n)
+	}
+	d.close()
+	<-d.done
+	d.post(PressureEvent{Level: PressureHigh})
+	if calls.Load() != n {
+		t.Errorf("OnPressure called after the delivery was closed")
 	}
 }
 
@@ -530,9 +553,7 @@ func TestRefreshProcsAutoHandsBack(t *testing.T) {
 	r := fixtureLoop(t, c)
 
 	// As if tune had taken over earlier, for a tighter ancestor.
-	state.mu.Lock()
-	state.procsSet, state.rtAware = true, true
-	state.mu.Unlock()
+	r.prev.procsSet, r.prev.procsFrom = true, originRuntime
 	runtime.GOMAXPROCS(1)
 
 	write(t, filepath.Join(app, "cpu.max"), "150000 100000\n")
@@ -541,10 +562,7 @@ func TestRefreshProcsAutoHandsBack(t *testing.T) {
 	if cur.CPU.Action != "runtime" || cur.CPU.Quota != 1.5 {
 		t.Errorf("report after the quota change: %+v", cur.CPU)
 	}
-	state.mu.Lock()
-	procsSet := state.procsSet
-	state.mu.Unlock()
-	if procsSet {
+	if r.prev.procsSet {
 		t.Error("tune still holds GOMAXPROCS: not handed back to the runtime")
 	}
 	if got := runtime.GOMAXPROCS(0); got == 1 && runtime.NumCPU() > 1 {

@@ -22,6 +22,9 @@ type Report struct {
 	// Errors lists every problem met, each naming its file, variable or
 	// value; empty when there were none.
 	Errors []string `json:"errors"`
+	// CrashFile is where a fatal crash's report goes ("" when crash output
+	// is off, or for Detect); see Options.CrashFile.
+	CrashFile string `json:"crash_file,omitempty"`
 
 	errs        []error
 	discoverErr error
@@ -73,6 +76,31 @@ func cgroupReport(l *cgroup.Layout, rd *cgroup.Reader) CgroupReport {
 	return c
 }
 
+// Action says what tune did, or for Detect would do, with one runtime
+// setting. In JSON it is the plain word.
+type Action string
+
+const (
+	// ActionSet: tune sets the value.
+	ActionSet Action = "set"
+	// ActionUnchanged: tune leaves the value as it is.
+	ActionUnchanged Action = "unchanged"
+	// ActionRestored: tune puts GOMEMLIMIT back to its value from before
+	// tune first set it (the memory limit went away, or the memory policy
+	// was switched off by a later Init).
+	ActionRestored Action = "restored"
+	// ActionRuntime: the Go runtime's own default GOMAXPROCS stands; where
+	// tune had set GOMAXPROCS it hands the choice back with
+	// runtime.SetDefaultGOMAXPROCS.
+	ActionRuntime Action = "runtime"
+)
+
+// notInitialized is the Report before the first Init.
+var notInitialized = Report{
+	Cgroup: CgroupReport{Mode: "none", Files: []string{}, Note: "tune.Init has not run"},
+	Errors: []string{},
+}
+
 func (r *Report) setErrors(errs ...error) {
 	r.errs, r.Errors = nil, []string{}
 	for _, e := range errs {
@@ -86,6 +114,9 @@ func (r *Report) setErrors(errs ...error) {
 // String is the one line Init logs at start: what was found, what was
 // decided, and why.
 func (r Report) String() string {
+	if r.Memory.Action == "" {
+		return "tune: Init has not run: no limits read, nothing applied"
+	}
 	var b strings.Builder
 	b.WriteString("tune: cgroup ")
 	if r.Cgroup.Mode == "none" || r.Cgroup.Mode == "" {
@@ -108,6 +139,23 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "; %d error(s)", n)
 	}
 	return b.String()
+}
+
+// clone returns r with its own copies of the slices, so that a caller
+// may change them without touching the published snapshot. One
+// allocation holds the three.
+func (r Report) clone() Report {
+	all := make([]string, 0, len(r.Cgroup.Files)+len(r.Cgroup.Skipped)+len(r.Errors))
+	cut := func(s []string) []string {
+		if s == nil {
+			return nil
+		}
+		n := len(all)
+		all = append(all, s...)
+		return all[n:len(all):len(all)]
+	}
+	r.Cgroup.Files, r.Cgroup.Skipped, r.Errors = cut(r.Cgroup.Files), cut(r.Cgroup.Skipped), cut(r.Errors)
+	return r
 }
 
 // bytesOrNone formats a byte count for people: "none" for 0 and for the

@@ -14,28 +14,30 @@
 package tune
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"time"
-
-	"github.com/runtimehooks/tune/internal/cgroup"
 )
 
 // Options configures Init and Detect. The zero value is the recommended
 // production setting.
 type Options struct {
 	// MemoryRatio is the share of the memory limit given to GOMEMLIMIT.
-	// 0 means 0.9; valid values are 0 < r <= 1.
+	// 0 means 0.9; valid values are 0 < r <= 1, and MemoryOff, which
+	// switches the GOMEMLIMIT policy off.
 	MemoryRatio float64
 	// MaxProcs is the GOMAXPROCS policy; "" means ProcsAuto.
 	MaxProcs ProcsPolicy
 	// Logger receives the start line, one line per change and warnings.
-	// nil means slog.Default().
+	// nil means slog.Default(), looked up each time a line is written, so
+	// a later slog.SetDefault is honoured. A handler that panics is
+	// contained (tune's lines then go to stderr); one that blocks stalls
+	// only tune's logging.
 	Logger *slog.Logger
 	// Root is the file system root under which /proc/self/cgroup,
 	// /proc/self/mountinfo and the cgroup files are read; "" means "/".
@@ -43,10 +45,15 @@ type Options struct {
 	// Init ignores Root: it only ever applies what the real root says.
 	Root string
 	// RefreshInterval is how often Init's background loop re-reads the
-	// limits. 0 means 1s; a negative value disables the loop.
+	// limits and measures the memory pressure. 0 means 1s; RefreshOff (or
+	// any negative value) disables the loop; below 100ms it is raised to
+	// 100ms, with a warning.
 	RefreshInterval time.Duration
 	// OnPressure, if set, is called on every change of the memory
-	// pressure level, never concurrently with itself.
+	// pressure level, from a goroutine of its own: the loop never waits for
+	// it. Changes that happen while a call runs are coalesced to the
+	// latest. Calls of one Init never overlap; a panic is contained and
+	// logged. It may call Stop (see Stop).
 	OnPressure func(PressureEvent)
 	// CrashFile is where fatal crash output is written. "" means
 	// <os.TempDir()>/<executable name>.crash; "off" disables it. It is
@@ -55,219 +62,134 @@ type Options struct {
 	CrashFile string
 }
 
-// state is everything Init has done, guarded by mu.
-var state struct {
-	mu         sync.Mutex
-	report     Report
-	inited     bool
-	origMem    int64  // GOMEMLIMIT before tune first set it
-	memSet     bool   // tune has set GOMEMLIMIT
-	procsSet   bool   // tune has called runtime.GOMAXPROCS
-	baseProcs  int    // GOMAXPROCS when tune first looked, before it set anything
-	rtAware    bool   // the runtime follows the cgroup quota by itself (Go 1.25+ default)
-	background func() // stops what Init started, or nil
-}
-
 // Init detects the process's limits and applies them to the runtime: it
 // sets GOMEMLIMIT and GOMAXPROCS as Options and the environment say, wires
 // the crash output and starts the refresh loop. It logs one Info line with
 // the Report. Errors name the file, variable or value at fault; whatever can
 // still be applied is applied. It may be called again (the later call
-// replaces the earlier configuration) and from any goroutine. It never
-// panics or exits the program.
+// replaces the earlier configuration and loop) and from any goroutine. It
+// never panics or exits the program, and it holds no lock while the logger
+// runs.
 func Init(opts Options) (rep Report, err error) {
-	opts.Root = ""
-	state.mu.Lock()
-	defer state.mu.Unlock()
 	defer func() {
 		// A bug in tune must not take the program down with it.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("tune.Init: internal error, please report it: %v", p)
 			rep.setErrors(err)
-			logger := opts.Logger
-			if logger == nil {
-				logger = slog.Default()
-			}
-			logger.Error(err.Error(), "stack", string(debug.Stack()))
+			logNow(opts.Logger, slog.LevelError, err.Error(), slog.String("stack", string(debug.Stack())))
 		}
 	}()
-	return initLocked(opts)
+	opts.Root = ""
+	c, errs := loadConfig(opts, os.Getenv)
+	o, lines := replace(c, errs)
+	rep = o.report()
+
+	// The report is published and no lock is held: the logger may call
+	// into tune.
+	bad := logNow(c.logger, slog.LevelInfo, rep.String(), reportAttrs(rep)...)
+	for _, e := range rep.errs {
+		bad = errors.Join(bad, logNow(c.logger, slog.LevelWarn, "tune: "+e.Error(), slog.String("error", e.Error())))
+	}
+	for _, l := range lines {
+		l.logger = c.logger
+		bad = errors.Join(bad, l.write())
+	}
+	if bad != nil {
+		rep.setErrors(append(rep.errs, bad)...)
+	}
+	return rep.clone(), errors.Join(rep.errs...)
 }
 
-// initLocked is Init's body; state.mu must be held.
-func initLocked(opts Options) (Report, error) {
-	stopLocked()
+// replace builds the owner for c, replacing (and stopping) the current one,
+// and starts its loop. It returns the lines the crash output asks to log.
+// Init and Stop take turns on initMu; no user code runs under it.
+func replace(c config, errs []error) (*owner, []logLine) {
+	initMu.Lock()
+	defer initMu.Unlock()
+	old := current.Load()
+	var prev applied
+	if old != nil {
+		// Its loop must have exited before this Init applies anything; an
+		// OnPressure call of it still running is not waited for.
+		old.halt(context.Background(), false)
+		prev = old.snap.Load().prev
+	}
+	crashErr, lines := initCrashLines(c)
+	if crashErr != nil {
+		errs = append(errs, crashErr)
+	}
+	o := build(c, true, runtime.GOOS == "linux", prev, errs)
+	rep := o.report()
+	rep.CrashFile = crashFileInUse()
+	o.publish(rep)
+	o.start(old)
+	current.Store(o)
+	return o, lines
+}
 
-	c, errs := loadConfig(opts, os.Getenv)
-	rep, rd, lim := detect(c, true)
-	rep.Errors = nil // recomputed below with every error of this call
-	if runtime.GOOS == "linux" && !c.off {
-		applyLocked(&rep)
-		rep.Applied = true
+// reportAttrs are the start line's attributes, for JSON handlers.
+func reportAttrs(r Report) []slog.Attr {
+	return []slog.Attr{
+		slog.String("cgroup", r.Cgroup.Mode),
+		slog.Int64("memory_limit", r.Memory.Limit), slog.Int64("gomemlimit", r.Memory.GOMEMLIMIT),
+		slog.String("memory_action", string(r.Memory.Action)), slog.String("memory_source", r.Memory.Source),
+		slog.Float64("cpu_quota", r.CPU.Quota), slog.Int("gomaxprocs", r.CPU.GOMAXPROCS),
+		slog.String("cpu_action", string(r.CPU.Action)), slog.String("cpu_source", r.CPU.Source),
+		slog.String("crash_file", r.CrashFile), slog.Int("errors", len(r.Errors)),
 	}
-	if err := initCrash(c); err != nil {
-		errs = append(errs, err)
-	}
-	errs = append(errs, limitErrs(lim)...)
-	if c.refresh > 0 && !c.off {
-		// Without a reader (no cgroups here) the loop measures the memory
-		// pressure only.
-		state.background = startRefresh(c, rd, lim)
-	} else if rd != nil {
-		rd.Close()
-	}
-	rep.setErrors(append(errs, rep.discoverErr)...)
-	state.report, state.inited = rep, true
-
-	c.logger.Info(rep.String())
-	for _, e := range rep.errs {
-		c.logger.Warn("tune: " + e.Error())
-	}
-	return rep, errors.Join(rep.errs...)
 }
 
 // Detect makes the decisions Init would make, from Options and the
 // environment, and changes nothing. With Options.Root set it analyzes a
-// snapshot of another machine's /proc and /sys/fs/cgroup.
+// snapshot of another machine's /proc and /sys/fs/cgroup. It takes no lock
+// that Init, Current, Stop or a metrics scrape need, so a slow snapshot
+// delays only the caller.
 func Detect(opts Options) (Report, error) {
 	c, errs := loadConfig(opts, os.Getenv)
-	state.mu.Lock()
-	rep, rd, lim := detect(c, false)
-	state.mu.Unlock()
-	if rd != nil {
-		rd.Close()
+	live := c.root == "/"
+	var prev applied
+	if o := current.Load(); o != nil && live {
+		prev = o.snap.Load().prev
 	}
-	rep.setErrors(append(append(errs, limitErrs(lim)...), rep.discoverErr)...)
+	o := build(c, live, false, prev, errs)
+	if o.rd != nil {
+		o.rd.Close()
+	}
+	rep := o.report()
 	return rep, errors.Join(rep.errs...)
 }
 
-// Stop ends whatever Init started in the background (the refresh loop).
-// The limits Init set stay in effect, and so does the crash output, since
-// a panic after Stop in a deferred call must still be recorded.
+// Stop ends whatever Init started in the background: the refresh loop and
+// the goroutine that calls OnPressure. It returns once the loop has exited
+// and no OnPressure call is running; after it returns, nothing of that
+// loop runs or changes anything. Called from inside OnPressure, it stops
+// the loop and returns without waiting for the call it is part of. The
+// limits Init set stay in effect, and so does the crash output, since a
+// panic after Stop in a deferred call must still be recorded. Current and
+// Pressure keep their last values (Pressure with Stale set).
 func Stop() {
-	state.mu.Lock()
-	defer state.mu.Unlock()
-	stopLocked()
+	stop(context.Background())
 }
 
-func stopLocked() {
-	if state.background != nil {
-		state.background()
-		state.background = nil
+// stop is Stop with a deadline for an OnPressure call still running.
+func stop(ctx context.Context) error {
+	initMu.Lock()
+	o := current.Load()
+	initMu.Unlock()
+	if o == nil {
+		return nil
 	}
+	return o.halt(ctx, true)
 }
 
-// detect discovers the cgroups under c.root, reads the limits and decides.
-// The returned reader is open (nil if discovery failed); live says the
-// process itself is the subject (the real root), not a snapshot.
-// state.mu must be held.
-func detect(c config, live bool) (Report, *cgroup.Reader, cgroup.Limits) {
-	var rep Report
-	var lim cgroup.Limits
-	live = live || c.root == "/"
-	if c.root == "/" && runtime.GOOS != "linux" {
-		rep.Cgroup.Mode = "none"
-		rep.Cgroup.Note = "no cgroups here (" + runtime.GOOS + ")"
-		cur, procs := debug.SetMemoryLimit(-1), runtime.GOMAXPROCS(0)
-		rep.Memory = MemoryReport{Ratio: c.ratio, Before: cur, GOMEMLIMIT: cur, Action: "unchanged", Reason: rep.Cgroup.Note}
-		rep.CPU = CPUReport{Policy: c.procs, NumCPU: runtime.NumCPU(), RuntimeDefault: procs,
-			Before: procs, GOMAXPROCS: procs, Action: "unchanged", Reason: rep.Cgroup.Note}
-		return rep, nil, lim
+// Current returns the Report of the latest Init as it stands now: the
+// refresh loop updates it with every change it applies or sees. Before any
+// Init it says that Init has not run. It takes no lock; the Report is the
+// caller's own copy.
+func Current() Report {
+	o := current.Load()
+	if o == nil {
+		return notInitialized.clone()
 	}
-	layout, err := cgroup.Discover(c.root)
-	var rd *cgroup.Reader
-	if err != nil {
-		rep.discoverErr = err
-		rep.Cgroup.Mode = "none"
-		lim.Memory.Err, lim.CPU.Err = errSkipped, errSkipped
-	} else {
-		rd = layout.Open()
-		lim = rd.Read()
-		rep.Cgroup = cgroupReport(layout, rd)
-	}
-	rep.Memory = decideMemory(lim, c, debug.SetMemoryLimit(-1), getenvIf(live, "GOMEMLIMIT"))
-	rep.CPU = decideProcs(lim, c, runtimeProcs(lim, live))
-	if c.off {
-		rep.Memory.Action, rep.CPU.Action = "unchanged", "unchanged"
-		rep.Memory.Reason = "GOTUNE=off: would " + rep.Memory.Reason
-		rep.CPU.Reason = "GOTUNE=off: would " + rep.CPU.Reason
-		rep.Memory.GOMEMLIMIT, rep.CPU.GOMAXPROCS = rep.Memory.Before, rep.CPU.Before
-	}
-	return rep, rd, lim
-}
-
-// errSkipped stands for a part that was not read because discovery failed
-// (the discovery error is reported on its own).
-var errSkipped = errors.New("not read")
-
-func limitErrs(lim cgroup.Limits) []error {
-	var errs []error
-	for _, e := range []error{lim.Memory.Err, lim.CPU.Err} {
-		if e != nil && e != errSkipped {
-			errs = append(errs, e)
-		}
-	}
-	return errs
-}
-
-func getenvIf(live bool, name string) string {
-	if !live {
-		return ""
-	}
-	return os.Getenv(name)
-}
-
-// runtimeProcs gathers what the GOMAXPROCS policy needs to know about the
-// runtime. For a snapshot (live false) the runtime default is the Go
-// runtime's rule over the snapshot's own group. state.mu must be held.
-func runtimeProcs(lim cgroup.Limits, live bool) procsState {
-	s := procsState{current: runtime.GOMAXPROCS(0), numCPU: runtime.NumCPU()}
-	if !live {
-		s.runtimeDefault = runtimeRule(lim.CPU.Own, s.numCPU)
-		return s
-	}
-	s.env = os.Getenv("GOMAXPROCS")
-	if state.baseProcs == 0 {
-		state.baseProcs = s.current
-		state.rtAware = s.current == runtimeRule(lim.CPU.Own, s.numCPU)
-	}
-	switch {
-	case !state.procsSet:
-		s.runtimeDefault = s.current
-	case state.rtAware:
-		s.runtimeDefault = runtimeRule(lim.CPU.Own, s.numCPU)
-	default:
-		s.runtimeDefault = state.baseProcs
-	}
-	return s
-}
-
-// applyLocked carries out the decisions in rep and records what is in
-// effect afterwards. state.mu must be held.
-func applyLocked(rep *Report) {
-	switch rep.Memory.Action {
-	case "set":
-		if !state.memSet {
-			state.origMem, state.memSet = rep.Memory.Before, true
-		}
-		debug.SetMemoryLimit(rep.Memory.GOMEMLIMIT)
-	case "restored": // the refresh loop: the limit is gone, undo what tune set
-		debug.SetMemoryLimit(state.origMem)
-		state.memSet = false
-	}
-	rep.Memory.GOMEMLIMIT = debug.SetMemoryLimit(-1)
-
-	switch rep.CPU.Action {
-	case "set":
-		if rep.CPU.GOMAXPROCS != runtime.GOMAXPROCS(0) || !state.procsSet {
-			runtime.GOMAXPROCS(rep.CPU.GOMAXPROCS)
-		}
-		state.procsSet = true
-	case "runtime":
-		if state.procsSet {
-			runtime.SetDefaultGOMAXPROCS()
-			state.procsSet = false
-		}
-	}
-	rep.CPU.GOMAXPROCS = runtime.GOMAXPROCS(0)
+	return o.report().clone()
 }

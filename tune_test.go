@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -147,8 +148,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // panickyHandler panics on the first record it is given and records the
-// rest: a broken handler of the user's, or any other bug reached inside
-// Init.
+// rest: a broken handler of the user's.
 type panickyHandler struct {
 	panicked bool
 	records  []slog.Record
@@ -170,19 +170,23 @@ func TestInitNeverPanics(t *testing.T) {
 	restoreRuntime(t)
 	h := &panickyHandler{}
 	var err error
+	var rep tune.Report
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
 				t.Fatalf("Init panicked: %v", p)
 			}
 		}()
-		_, err = tune.Init(tune.Options{Logger: slog.New(h), CrashFile: "off"})
+		rep, err = tune.Init(tune.Options{Logger: slog.New(h), CrashFile: "off"})
 	}()
-	if err == nil || !strings.Contains(err.Error(), "internal error") || !strings.Contains(err.Error(), "handler broke") {
-		t.Errorf("Init error = %v, want the internal error", err)
+	if err == nil || !strings.Contains(err.Error(), "log handler panicked") || !strings.Contains(err.Error(), "handler broke") {
+		t.Errorf("Init error = %v, want one saying the handler panicked", err)
 	}
-	if len(h.records) != 1 || h.records[0].Level != slog.LevelError {
-		t.Errorf("want one Error record after the panic, got %d", len(h.records))
+	if len(h.records) != 0 {
+		t.Errorf("after its panic the handler was given %d more records, want none (tune's lines go to stderr)", len(h.records))
+	}
+	if runtime.GOOS == "linux" && !rep.Applied {
+		t.Error("Init did not apply its decisions after the handler panicked")
 	}
 	// tune still works afterwards.
 	if _, err := tune.Init(tune.Options{Logger: slog.New(slog.DiscardHandler), CrashFile: "off"}); err != nil && strings.Contains(err.Error(), "internal error") {
@@ -203,5 +207,46 @@ func TestDetectShowsSkippedLines(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("Cgroup.Skipped = %q, want the malformed line 13:misc named", r.Cgroup.Skipped)
+	}
+}
+
+// TestBlankImportThenJSONDefault: a program that blank-imports tune/auto
+// and then makes a JSON handler slog's default gets tune's later lines
+// (from the refresh loop and a leak warning) as JSON, with their real
+// level: tune looks the default logger up when it writes.
+func TestBlankImportThenJSONDefault(t *testing.T) {
+	cmd := exec.Command(build(t, "./internal/testprog/jsonlog"))
+	cmd.Env = append(cleanEnv(), "GOTUNE_REFRESH=100ms")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("jsonlog: %v\n%s", err, stderr.String())
+	}
+	var sawWarn, sawInfo bool
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if !strings.Contains(line, `"msg":"tune: `) {
+			continue
+		}
+		var rec struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+			Kind  string `json:"kind"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("a line of tune's after slog.SetDefault is not JSON: %v: %s", err, line)
+			continue
+		}
+		switch {
+		case strings.HasPrefix(rec.Msg, "tune: object collected without being closed"):
+			sawWarn = rec.Level == "WARN" && rec.Kind == "test.Conn"
+		case strings.HasPrefix(rec.Msg, "tune: GOMAXPROCS"):
+			sawInfo = rec.Level == "INFO"
+		}
+	}
+	if !sawWarn || !sawInfo {
+		t.Errorf("want the leak warning as JSON at WARN with its kind (%v) and the loop's GOMAXPROCS line at INFO (%v):\n%s", sawWarn, sawInfo, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "INFO WARN") || strings.Contains(stderr.String(), `"msg":"WARN tune`) {
+		t.Errorf("a warning came through the old default bridge:\n%s", stderr.String())
 	}
 }

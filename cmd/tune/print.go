@@ -46,7 +46,7 @@ func printReport(w io.Writer, r tune.Report, root string) {
 	}
 	fmt.Fprintln(tw, "\t")
 	m := r.Memory
-	fmt.Fprintf(tw, "memory limit\t%s\n", withSource(human(m.Limit), m.Source, m.Level))
+	fmt.Fprintf(tw, "memory limit\t%s\n", withSource(human(m.Limit), m.Source, m.LevelsUp))
 	fmt.Fprintf(tw, "GOMEMLIMIT\t%s → %s\n", human(m.Before), human(m.GOMEMLIMIT))
 	fmt.Fprintf(tw, "\t%s: %s\n", m.Action, m.Reason)
 	fmt.Fprintln(tw, "\t")
@@ -55,7 +55,7 @@ func printReport(w io.Writer, r tune.Report, root string) {
 	if c.Quota > 0 {
 		quota = fmt.Sprintf("%.4g CPUs", c.Quota)
 	}
-	fmt.Fprintf(tw, "CPU quota\t%s\n", withSource(quota, c.Source, c.Level))
+	fmt.Fprintf(tw, "CPU quota\t%s\n", withSource(quota, c.Source, c.LevelsUp))
 	fmt.Fprintf(tw, "GOMAXPROCS\t%d → %d (policy %s; runtime default %d; %d CPUs allowed)\n", c.Before, c.GOMAXPROCS, c.Policy, c.RuntimeDefault, c.NumCPU)
 	fmt.Fprintf(tw, "\t%s: %s\n", c.Action, c.Reason)
 	if len(r.Errors) > 0 {

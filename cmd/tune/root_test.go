@@ -245,12 +245,12 @@ func TestSnapshotOfRealGroup(t *testing.T) {
 		Memory struct {
 			Limit  *int64 `json:"limit_bytes"`
 			Source string `json:"source"`
-			Level  int    `json:"level"`
+			Level  int    `json:"levels_up"`
 		} `json:"memory"`
 		CPU struct {
 			Quota  *float64 `json:"quota_cores"`
 			Source string   `json:"source"`
-			Level  int      `json:"level"`
+			Level  int      `json:"levels_up"`
 		} `json:"cpu"`
 		Errors []string `json:"errors"`
 	}

@@ -319,7 +319,7 @@ func TestWatchFollowsAMove(t *testing.T) {
 			w.cmd.Wait()
 			log := w.stderr.String()
 			t.Logf("tune -watch log:\n%s", log)
-			if !strings.Contains(log, "discovered again: memory group "+b.Memory) {
+			if !strings.Contains(log, "were discovered again\" memory_group="+b.Memory) {
 				t.Errorf("no log line for the rediscovery:\n%s", log)
 			}
 		})

@@ -296,6 +296,10 @@ type ioError struct{ err error }
 func (e *ioError) Error() string { return e.err.Error() }
 func (e *ioError) Unwrap() error { return e.err }
 
+// IsIOError reports whether err is a failure to read a file that was open
+// (its group was removed, say), as opposed to content that does not parse.
+func IsIOError(err error) bool { return isIOErr(err) }
+
 func isIOErr(err error) bool {
 	var e *ioError
 	return errors.As(err, &e)

@@ -1,0 +1,461 @@
+package tune
+
+// User code is foreign code: loggers and OnPressure that call back into
+// tune, block, or panic must not deadlock, stall or end tune, and Stop must
+// wait for what it started.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// within fails the test if f has not returned within d (f keeps running;
+// a hang is a failure, not a stuck CI run).
+func within(t *testing.T, what string, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s did not return within %v", what, d)
+	}
+}
+
+// callbackHandler is a slog handler that runs fn for each record.
+type callbackHandler struct{ fn func(slog.Record) }
+
+func (h callbackHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h callbackHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h callbackHandler) WithGroup(string) slog.Handler            { return h }
+func (h callbackHandler) Handle(_ context.Context, r slog.Record) error {
+	h.fn(r)
+	return nil
+}
+
+// TestLoggerCallsBackIntoTune: a handler that adds tune.Current() to each
+// record, as a user's might, does not deadlock Init, Stop or the loop.
+func TestLoggerCallsBackIntoTune(t *testing.T) {
+	isolate(t)
+	var lines atomic.Int64
+	var seen atomic.Int64
+	logger := slog.New(callbackHandler{func(slog.Record) {
+		seen.Store(int64(Current().CPU.GOMAXPROCS))
+		_ = Pressure()
+		lines.Add(1)
+	}})
+	within(t, "Init with a logger that reads Current", 10*time.Second, func() {
+		Init(Options{Logger: logger, CrashFile: "off", RefreshInterval: minRefresh})
+	})
+	if lines.Load() == 0 || seen.Load() == 0 {
+		t.Fatalf("the handler saw %d lines, GOMAXPROCS %d: want the start line with the published report", lines.Load(), seen.Load())
+	}
+	within(t, "Stop", 10*time.Second, Stop)
+}
+
+// blockingHandler blocks every record while blocked is set, until release
+// is closed.
+type blockingHandler struct {
+	blocked *atomic.Bool
+	release chan struct{}
+	entered chan struct{}
+	once    *sync.Once
+}
+
+func (h blockingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h blockingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h blockingHandler) WithGroup(string) slog.Handler            { return h }
+func (h blockingHandler) Handle(context.Context, slog.Record) error {
+	if h.blocked.Load() {
+		h.once.Do(func() { close(h.entered) })
+		<-h.release
+	}
+	return nil
+}
+
+// TestSlowLoggerStallsNothing: while the handler is stuck on a line from
+// the loop, the loop goes on ticking and applying, and Current, Pressure
+// and a scrape answer at once.
+func TestSlowLoggerStallsNothing(t *testing.T) {
+	isolate(t)
+	h := blockingHandler{blocked: new(atomic.Bool), release: make(chan struct{}), entered: make(chan struct{}), once: new(sync.Once)}
+	root, app := v2Tree(t, "314572800\n", "100000 100000\n")
+	c, _ := loadConfig(Options{Root: root, Logger: slog.New(h)}, func(string) string { return "" })
+	o := fixtureLoop(t, c)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector())
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(h.release)
+			flushLogs(10 * time.Second)
+		}
+	}
+	t.Cleanup(release)
+
+	h.blocked.Store(true)
+	write(t, filepath.Join(app, "memory.max"), "209715200\n")
+	o.tick(time.Now())
+	select {
+	case <-h.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change line never reached the handler")
+	}
+	// The handler is stuck on the change line now.
+	write(t, filepath.Join(app, "memory.max"), "104857600\n")
+	within(t, "a tick while the logger is stuck", 5*time.Second, func() { o.tick(time.Now()) })
+	if got := Current().Memory.Limit; got != 104857600 {
+		t.Errorf("the loop did not apply the second change while the logger was stuck: limit %d", got)
+	}
+	within(t, "Current, Pressure and a scrape while the logger is stuck", 5*time.Second, func() {
+		_ = Current()
+		_ = Pressure()
+		if _, err := reg.Gather(); err != nil {
+			t.Errorf("Gather: %v", err)
+		}
+	})
+	release()
+}
+
+// TestPanickingLogger: a handler that panics, at Init or later on a
+// line of the loop, and a zero slog.Logger, never take the program down:
+// Init returns an error saying so, the lines go to stderr, the loop goes on.
+func TestPanickingLogger(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		logger func(panicking *atomic.Bool) *slog.Logger
+		atInit bool
+	}{
+		{"at Init", func(p *atomic.Bool) *slog.Logger {
+			p.Store(true)
+			return slog.New(callbackHandler{func(slog.Record) {
+				if p.Load() {
+					panic("handler broke")
+				}
+			}})
+		}, true},
+		{"zero Logger", func(*atomic.Bool) *slog.Logger { return new(slog.Logger) }, true},
+		{"later, on a change", func(p *atomic.Bool) *slog.Logger {
+			return slog.New(callbackHandler{func(slog.Record) {
+				if p.Load() {
+					panic("handler broke later")
+				}
+			}})
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isolate(t)
+			var panicking atomic.Bool
+			logger := tc.logger(&panicking)
+			root, app := v2Tree(t, "314572800\n", "100000 100000\n")
+			c, _ := loadConfig(Options{Root: root, Logger: logger}, func(string) string { return "" })
+			// Init's own path, over the snapshot: what replace does.
+			var err error
+			within(t, "Init", 10*time.Second, func() {
+				_, err = Init(Options{Logger: logger, CrashFile: "off", RefreshInterval: RefreshOff})
+			})
+			if tc.atInit && (err == nil || !strings.Contains(err.Error(), "log handler panicked")) {
+				t.Errorf("Init error = %v, want one saying the log handler panicked", err)
+			}
+			if !tc.atInit && err != nil && strings.Contains(err.Error(), "panicked") {
+				t.Errorf("Init error = %v before the handler broke", err)
+			}
+			o := fixtureLoop(t, c)
+			panicking.Store(true)
+			ticks, _ := refreshCounts()
+			write(t, filepath.Join(app, "memory.max"), "209715200\n")
+			o.tick(time.Now())
+			if !flushLogs(10 * time.Second) {
+				t.Fatal("the log writer is stuck after a panicking handler")
+			}
+			write(t, filepath.Join(app, "memory.max"), "104857600\n")
+			o.tick(time.Now())
+			if got := Current().Memory.Limit; got != 104857600 {
+				t.Errorf("the loop stopped applying after the handler panicked: limit %d", got)
+			}
+			if n, _ := refreshCounts(); n != ticks+2 {
+				t.Errorf("ticks moved by %d, want 2", n-ticks)
+			}
+			if !flushLogs(10 * time.Second) {
+				t.Fatal("the log writer is stuck after a panicking handler")
+			}
+		})
+	}
+}
+
+// TestOnPressureBadCallbacks: an OnPressure that panics or blocks forever
+// does not stop the loop: it keeps ticking, Pressure keeps moving, later
+// events are still delivered (after a panic), and a second Init works.
+func TestOnPressureBadCallbacks(t *testing.T) {
+	t.Run("panics", func(t *testing.T) {
+		isolate(t)
+		var calls atomic.Int64
+		cb := func(PressureEvent) {
+			calls.Add(1)
+			panic("callback broke")
+		}
+		root, _ := v2Tree(t, "max\n", "max 100000\n")
+		c, _ := loadConfig(Options{Root: root, Logger: discardLogger(), OnPressure: cb}, func(string) string { return "" })
+		o := fixtureLoop(t, c)
+		o.pressureChanged(PressureEvent{Level: PressureHigh})
+		waitFor(t, "the first call", func() bool { return calls.Load() == 1 })
+		o.pressureChanged(PressureEvent{Level: PressureCritical})
+		waitFor(t, "a call after the panic", func() bool { return calls.Load() == 2 })
+		t0 := Pressure().Time
+		o.tick(t0.Add(time.Second))
+		if !Pressure().Time.After(t0) {
+			t.Error("Pressure did not move after OnPressure panicked")
+		}
+	})
+	t.Run("blocks forever", func(t *testing.T) {
+		isolate(t)
+		release := make(chan struct{})
+		entered := make(chan struct{}, 1)
+		cb := func(PressureEvent) {
+			entered <- struct{}{}
+			<-release
+		}
+		defer close(release)
+		root, _ := v2Tree(t, "max\n", "max 100000\n")
+		c, _ := loadConfig(Options{Root: root, Logger: discardLogger(), OnPressure: cb}, func(string) string { return "" })
+		o := fixtureLoop(t, c)
+		o.pressureChanged(PressureEvent{Level: PressureHigh})
+		<-entered
+		t0 := Pressure().Time
+		within(t, "ticks while OnPressure is stuck", 5*time.Second, func() {
+			for i := 1; i <= 3; i++ {
+				o.tick(t0.Add(time.Duration(i) * time.Second))
+				o.pressureChanged(PressureEvent{Level: PressureCritical})
+			}
+		})
+		if !Pressure().Time.After(t0) {
+			t.Error("Pressure did not move while OnPressure was stuck")
+		}
+		within(t, "a second Init while the first loop's OnPressure is stuck", 10*time.Second, func() {
+			Init(Options{Logger: discardLogger(), CrashFile: "off"})
+		})
+		within(t, "Stop of the second Init's loop", 10*time.Second, Stop)
+	})
+}
+
+// TestStopWaits: Stop returns only once the loop has exited and the
+// OnPressure call in progress has returned; after it, nothing runs.
+func TestStopWaits(t *testing.T) {
+	isolate(t)
+	var inCall, finished atomic.Bool
+	var calls atomic.Int64
+	release := make(chan struct{})
+	cb := func(PressureEvent) {
+		calls.Add(1)
+		inCall.Store(true)
+		<-release
+		finished.Store(true)
+	}
+	if _, err := Init(Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: minRefresh, OnPressure: cb}); err != nil {
+		t.Logf("Init: %v", err)
+	}
+	o := current.Load()
+	if o.calls == nil {
+		t.Fatal("no OnPressure goroutine")
+	}
+	o.calls.post(PressureEvent{Level: PressureHigh})
+	waitFor(t, "OnPressure entered", inCall.Load)
+
+	stopped := make(chan bool)
+	go func() {
+		Stop()
+		stopped <- finished.Load()
+	}()
+	waitFor(t, "the loop goroutine gone", func() bool { return !loopGoroutine() })
+	close(release)
+	select {
+	case doneFirst := <-stopped:
+		if !doneFirst {
+			t.Error("Stop returned while OnPressure was still running")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not return after OnPressure did")
+	}
+	ticks, _ := refreshCounts()
+	n := calls.Load()
+	o.calls.post(PressureEvent{Level: PressureCritical})
+	if flushLogs(time.Second); calls.Load() != n {
+		t.Error("OnPressure ran after Stop returned")
+	}
+	if now, _ := refreshCounts(); now != ticks {
+		t.Error("the loop ticked after Stop returned")
+	}
+	if !Pressure().Stale {
+		t.Error("Pressure after Stop is not marked Stale")
+	}
+}
+
+// TestStopInsideOnPressure: OnPressure may call Stop: it stops the loop
+// and returns, without waiting for the call it is part of.
+func TestStopInsideOnPressure(t *testing.T) {
+	isolate(t)
+	returned := make(chan struct{})
+	var once sync.Once
+	cb := func(PressureEvent) {
+		once.Do(func() {
+			Stop()
+			close(returned)
+		})
+	}
+	Init(Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: minRefresh, OnPressure: cb})
+	current.Load().calls.post(PressureEvent{Level: PressureHigh})
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop called inside OnPressure did not return")
+	}
+	waitFor(t, "the loop goroutine gone", func() bool { return !loopGoroutine() })
+}
+
+// TestDetectOnBlockingSnapshot: Detect over a snapshot whose limit file is
+// a FIFO that never gets data takes no lock the live process needs:
+// Current, a scrape and Stop answer at once.
+func TestDetectOnBlockingSnapshot(t *testing.T) {
+	isolate(t)
+	Init(Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: minRefresh})
+	root, app := v2Tree(t, "max\n", "max 100000\n")
+	fifo := filepath.Join(app, "memory.max")
+	os.Remove(fifo)
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A writer that never writes: an open for reading succeeds, a read
+	// waits for ever.
+	writer := make(chan *os.File, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			writer <- f
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case f := <-writer:
+			f.Close() // ends a read that waits
+		default:
+			if f, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close() // lets the writer's open return
+				(<-writer).Close()
+			}
+		}
+	})
+	go Detect(Options{Root: root, Logger: discardLogger()})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector())
+	within(t, "Current, a scrape and Stop during a stuck Detect", 5*time.Second, func() {
+		_ = Current()
+		if _, err := reg.Gather(); err != nil {
+			t.Errorf("Gather: %v", err)
+		}
+		Stop()
+	})
+}
+
+// TestDetectChangesNothingObservable: Detect, before and after Init,
+// leaves every observable value as it was, and decides what Init decides.
+func TestDetectChangesNothingObservable(t *testing.T) {
+	isolate(t)
+	current.Store(nil) // as in a process where Init has not run
+	observe := func() string {
+		rt := readRuntime(true)
+		return fmt.Sprintf("%s | %+v | %d %d", Current(), Pressure(), rt.gomemlimit, rt.gomaxprocs)
+	}
+	same := func(what string, a, b Report) {
+		t.Helper()
+		if a.Memory.Limit != b.Memory.Limit || a.Memory.GOMEMLIMIT != b.Memory.GOMEMLIMIT || a.Memory.Action != b.Memory.Action ||
+			a.CPU.Quota != b.CPU.Quota || a.CPU.GOMAXPROCS != b.CPU.GOMAXPROCS || a.CPU.Action != b.CPU.Action {
+			t.Errorf("%s:\n %s\n %s", what, a, b)
+		}
+	}
+	opts := Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: RefreshOff}
+	before := observe()
+	det, _ := Detect(opts)
+	if after := observe(); after != before {
+		t.Errorf("Detect before Init changed what is observable:\n before %s\n after  %s", before, after)
+	}
+	rep, _ := Init(opts)
+	same("Detect before Init and Init decide otherwise", det, rep)
+	before = observe()
+	det, _ = Detect(opts)
+	if after := observe(); after != before {
+		t.Errorf("Detect after Init changed what is observable:\n before %s\n after  %s", before, after)
+	}
+	same("Detect after Init and Current disagree", det, Current())
+}
+
+// TestTickPanicIsContained: a panic inside a tick (here a bug: no meter)
+// is logged once, counted as a refresh error, and the loop goes on.
+func TestTickPanicIsContained(t *testing.T) {
+	isolate(t)
+	var logs logBuffer
+	root, _ := v2Tree(t, "max\n", "max 100000\n")
+	c, _ := loadConfig(Options{Root: root, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, func(string) string { return "" })
+	o := fixtureLoop(t, c)
+	meter := o.meter
+	o.meter = nil
+	ticks, errs := refreshCounts()
+	for range 3 {
+		within(t, "a panicking tick", 5*time.Second, func() { o.tick(time.Now()) })
+	}
+	nt, ne := refreshCounts()
+	if nt-ticks != 3 || ne-errs != 3 {
+		t.Errorf("three panicking ticks counted as %d ticks, %d errors; want 3, 3", nt-ticks, ne-errs)
+	}
+	if n := strings.Count(logsOf(t, &logs), "level=ERROR msg=\"tune: a refresh tick panicked"); n != 1 {
+		t.Errorf("the panic was logged %d times, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "stack=") {
+		t.Error("the panic's line has no stack")
+	}
+	o.meter = meter
+	t0 := Pressure().Time
+	o.tick(t0.Add(time.Second))
+	if !Pressure().Time.After(t0) {
+		t.Error("the loop did not go on after the panics")
+	}
+	o.state.Store(loopDead)
+	if !Pressure().Stale {
+		t.Error("a dead loop's Pressure is not Stale")
+	}
+}
+
+// TestReadsDoNotAllocate: reading the published pressure, and a tick that
+// publishes nothing new, allocate nothing; Current makes the caller's own
+// copy of the report's slices in one allocation.
+func TestReadsDoNotAllocate(t *testing.T) {
+	isolate(t)
+	Init(Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: minRefresh})
+	if n := testing.AllocsPerRun(100, func() { _ = Pressure() }); n != 0 {
+		t.Errorf("Pressure allocates %v times, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = Current() }); n > 1 {
+		t.Errorf("Current allocates %v times, want at most 1 (the caller's copy of the slices)", n)
+	}
+	cur := Current()
+	if len(cur.Cgroup.Files) > 0 {
+		cur.Cgroup.Files[0] = "changed by the caller"
+		if Current().Cgroup.Files[0] == "changed by the caller" {
+			t.Error("Current's slices alias the published report")
+		}
+	}
+}
