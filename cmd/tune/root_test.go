@@ -5,26 +5,36 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
 // runTuneBin runs the command at bin with args in a clean environment and
-// returns its stdout, stderr and exit status.
+// returns its stdout, stderr and exit status. A command still running
+// after 10 s is killed and fails the test (a guard against a hang, not a
+// timing check).
 func runTuneBin(t *testing.T, bin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = rootTestEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %q still running after 10 s; stdout:\n%s", bin, args, stdout.String())
+	}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -85,6 +95,10 @@ func TestRootDryRun(t *testing.T) {
 			{"v2-garbage-memory", 1, 2, nil, nil, 2.5, []string{`memory.max: "garbage" is not a number`}},
 			{"v1-zero-cpu", 1, 1, float64(512 << 20), float64((512 << 20) * 9 / 10), nil, []string{"cpu.cfs_quota_us: a quota of 0 is not applied"}},
 			{"no-mounts", 1, 0, nil, nil, nil, []string{"memory (cgroup v2): not mounted", "cpu (cgroup v2): not mounted"}},
+			// the parent's limits, seen only through a second mount
+			{"v2-own-and-host-mounts", 0, 2, float64(512 << 20), float64((512 << 20) * 9 / 10), 1.0, nil},
+			// a group path and mount root above the namespace, aligned
+			{"v2-nsenter-outside-ns", 0, 2, float64(256 << 20), float64((256 << 20) * 9 / 10), 0.5, nil},
 		}
 		for _, tt := range tests {
 			t.Run(tt.snapshot, func(t *testing.T) {
@@ -287,5 +301,83 @@ func TestSnapshotOfRealGroup(t *testing.T) {
 	}
 	if strings.TrimPrefix(sr.Memory.Source, snap) != lr.Memory.Source || strings.TrimPrefix(sr.CPU.Source, snap) != lr.CPU.Source {
 		t.Errorf("sources: snapshot %q %q, live %q %q", sr.Memory.Source, sr.CPU.Source, lr.Memory.Source, lr.CPU.Source)
+	}
+}
+
+// TestRootHostileSnapshots: `tune -root` over a broken or hostile snapshot
+// ends at once with exit status 1 and an error naming the file; the part
+// that can be read is still decided, and nothing outside the snapshot is
+// read. (internal/cgroup's TestHostile* cover each case in depth.)
+func TestRootHostileSnapshots(t *testing.T) {
+	bin := buildTune(t)
+	copySnapshot := func(t *testing.T, name string) string {
+		t.Helper()
+		dst := filepath.Join(t.TempDir(), name)
+		if err := os.CopyFS(dst, os.DirFS(fixtureDir(t, name))); err != nil {
+			t.Fatal(err)
+		}
+		return dst
+	}
+	replace := func(t *testing.T, path string, make func(string) error) {
+		t.Helper()
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := make(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fifo := func(p string) error { return syscall.Mkfifo(p, 0o600) }
+	link := func(target string) func(string) error {
+		return func(p string) error { return os.Symlink(target, p) }
+	}
+	tests := []struct {
+		name     string
+		snapshot string
+		file     string // replaced by the hostile thing, relative to the snapshot
+		make     func(string) error
+		err      string // what the one error must say besides the file
+		quota    any    // the CPU part, still read; nil when discovery fails
+	}{
+		{"a FIFO as memory.max", "v2-child-tighter", "sys/fs/cgroup/batch.slice/job43.scope/memory.max", fifo,
+			"not a regular file but a named pipe (FIFO)", 0.5},
+		{"a FIFO as /proc/self/cgroup", "v2-child-tighter", "proc/self/cgroup", fifo,
+			"not a regular file but a named pipe (FIFO)", nil},
+		{"mountinfo linked to /dev/zero", "v2-child-tighter", "proc/self/mountinfo", link("/dev/zero"),
+			"path escapes from parent", nil},
+		{"a limit file linked to /etc/passwd", "v2-child-tighter", "sys/fs/cgroup/batch.slice/job43.scope/memory.max", link("/etc/passwd"),
+			"path escapes from parent", 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := copySnapshot(t, tt.snapshot)
+			file := filepath.Join(root, tt.file)
+			replace(t, file, tt.make)
+			stdout, stderr, code := runTuneBin(t, bin, "-json", "-root", root)
+			if code != 1 {
+				t.Errorf("exit status %d, want 1; stderr: %s", code, stderr)
+			}
+			var doc struct {
+				CPU    map[string]any `json:"cpu"`
+				Cgroup struct {
+					Files []string `json:"files"`
+				} `json:"cgroup"`
+				Errors []string `json:"errors"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+				t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+			}
+			if len(doc.Errors) != 1 || !strings.Contains(doc.Errors[0], file) || !strings.Contains(doc.Errors[0], tt.err) {
+				t.Errorf("errors %q, want one naming %s and saying %q", doc.Errors, file, tt.err)
+			}
+			if q := doc.CPU["quota_cores"]; q != tt.quota {
+				t.Errorf("cpu.quota_cores = %v, want %v", q, tt.quota)
+			}
+			for _, f := range doc.Cgroup.Files {
+				if !strings.HasPrefix(f, root+"/") {
+					t.Errorf("file %s read outside the snapshot", f)
+				}
+			}
+		})
 	}
 }

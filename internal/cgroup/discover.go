@@ -12,32 +12,68 @@
 //     controller; v2 is used only for a controller no v1 mount carries.
 //   - containers that mount a subtree of the hierarchy (the mount's root is
 //     the container's group) with or without a cgroup namespace: the group
-//     path is resolved through the mount root; where several mounts carry the
-//     hierarchy the one with the longest matching root wins.
-//   - parent cgroups: every directory from the process's group up to the
-//     mount point is read and the tightest limit wins. On v1,
-//     hierarchical_memory_limit also brings in ancestors above the mount
-//     point, which are not visible as directories. The real root group of
-//     a v1 hierarchy (known by its release_agent file) holds no limit and
-//     is not read, and then neither is memory.stat but on every 10th Read;
-//     the root of a cgroup namespace (a "/" mount root without
-//     release_agent) is read like any group, since it holds the
-//     container's limits.
+//     path is resolved through the mount root.
+//   - several mounts of one hierarchy (a container's own subtree at
+//     /sys/fs/cgroup and the host's whole hierarchy elsewhere for an agent,
+//     or one subtree bind-mounted twice): every group from the process's up
+//     to the highest one any mount shows is read, and the tightest limit
+//     wins; Limit.Mount names the mount it came through. A group is read
+//     through the mount whose root is nearest to the process's group, then
+//     the others in mountinfo order (at most three): a file that cannot be
+//     opened through one (permission denied) is opened through the next.
+//   - group paths and mount roots outside the cgroup namespace (".."
+//     elements, as after `nsenter -C`): a group lies under a mount when the
+//     mount root's elements, ".." included, begin the group path's and the
+//     rest does not climb higher, the Go runtime's rule: the group
+//     /../../../../init.scope is the child init.scope of a mount of root
+//     /../../../.. .
+//   - parent cgroups: every group from the process's up to the highest
+//     one a mount shows is read and the tightest limit wins. On v1,
+//     hierarchical_memory_limit also brings in ancestors above it, which
+//     are not visible as directories. The real root group of a v1
+//     hierarchy (known by its release_agent file) holds no limit and is not
+//     read; when it is visible, so is every ancestor, and memory.stat is
+//     read only on every 10th Read and on any Read where a visible
+//     memory.limit_in_bytes changed (its value still holds a group's old
+//     limit until it is read again). The root of a cgroup namespace (a "/"
+//     mount root without release_agent) is read like any group, since it
+//     holds the container's limits.
 //   - mountinfo octal escapes, any number of optional fields, unrelated
 //     mounts, and malformed or untranslatable lines for other controllers:
-//     they are passed over (and listed in Layout.Warnings), never fatal.
+//     they are passed over, never fatal; Layout.Warnings describes the
+//     first 10 and counts the rest.
 //   - a controller that no hierarchy of the process has (a v1 host booted
 //     with cgroup_disable=memory): no limit of that kind, not an error.
+//   - broken or hostile snapshots (a root other than "/"): every file is
+//     opened through os.Root, so no path leaves the root (a symbolic link
+//     out of it fails, a mount point with ".." is refused); every file,
+//     live or not, is opened non-blocking and refused unless it is a
+//     regular file (a FIFO, a device); a proc file is read up to 4 MiB; a
+//     read of a limit file that fills the reader's 16 KiB buffer is an
+//     error, never a value cut at the buffer's end; an error quotes at
+//     most 32 bytes of a file, escaped; discovery's cost grows linearly
+//     with the lines of /proc/self/cgroup and the mounts.
 //
-// Not handled: a group path outside the mounted subtree (a process moved
-// out of its cgroup namespace, shown as "/.." paths) is an error for that
-// controller, and so is a mount whose root lies above the namespace (the
-// host's /sys/fs/cgroup bind-mounted into a container with a private
-// cgroup namespace, root "/../.."), where the group cannot be placed;
-// a controller bound to a v1 hierarchy that is not mounted is an error, not
-// a fall back to cgroup2; cpuset and cpu.weight/cpu.shares are not read (GOMAXPROCS
-// takes the affinity mask from the runtime); cgroup v1 mounted anywhere
-// other than where mountinfo says is not searched for.
+// Not handled:
+//   - a group that no mount shows: a path that climbs above every mount
+//     root that could hold it (the group /../x under a mount of root "/",
+//     a process moved out of its cgroup namespace), or a mount root above
+//     the group's branch (root /../.. for a group in the namespace: the
+//     host's /sys/fs/cgroup bind-mounted into a container with a private
+//     cgroup namespace), where the path from the mount root down to the
+//     group is unknown: that controller has an error, rather than the
+//     limits of some other group.
+//   - a controller bound to a v1 hierarchy that is not mounted is an
+//     error, not a fall back to cgroup2; cgroup v1 mounted anywhere other
+//     than where mountinfo says is not searched for.
+//   - only the first /proc/self/cgroup line for a hierarchy is read (the
+//     kernel writes one; more are a warning); a mount point with ".." in
+//     it, and group paths, mount points and roots longer than PATH_MAX,
+//     are refused (no kernel writes them).
+//   - v1 memory.use_hierarchy=0 (accepted by older kernels) is not read: a
+//     visible ancestor's limit is counted even where it does not apply.
+//   - cpuset and cpu.weight/cpu.shares are not read (GOMAXPROCS takes the
+//     affinity mask from the runtime).
 //
 // Discover parses /proc/self/cgroup and /proc/self/mountinfo once; Open
 // keeps the limit files open so that Reader.Read can re-read them at offset
@@ -154,6 +190,9 @@ func resolveAll(root string, entries []ProcEntry, mounts []Mount) (*Layout, warn
 	}
 	var w warnings
 	hasV2 := slices.ContainsFunc(mounts, func(m Mount) bool { return m.V2 })
+	if n := countV2(entries); n > 1 {
+		w.add(fmt.Errorf("/proc/self/cgroup: %d lines for the v2 hierarchy (0::); the first is used", n))
+	}
 	return &Layout{
 		Root:   root,
 		HasV2:  hasV2,
@@ -168,7 +207,7 @@ func resolveAll(root string, entries []ProcEntry, mounts []Mount) (*Layout, warn
 // writes one per hierarchy, so further ones are passed over.
 func resolve(root, controller string, entries []ProcEntry, mounts []Mount, w *warnings) Hierarchy {
 	var v1, v2 *ProcEntry
-	var n1, n2 int
+	var n1 int
 	for i := range entries {
 		e := &entries[i]
 		switch {
@@ -176,10 +215,8 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount, w *wa
 			if n1++; v1 == nil {
 				v1 = e
 			}
-		case e.ID == "0" && len(e.Controllers) == 0:
-			if n2++; v2 == nil {
-				v2 = e
-			}
+		case isV2(e) && v2 == nil:
+			v2 = e
 		}
 	}
 	if n1 > 1 {
@@ -198,9 +235,6 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount, w *wa
 		h.Version = 1
 		return h
 	}
-	if n2 > 1 && controller == "memory" { // said once, not for each controller
-		w.add(fmt.Errorf("/proc/self/cgroup: %d lines for the v2 hierarchy (0::); the first is used", n2))
-	}
 	if v2 != nil {
 		h, err := place(root, v2.Path, mounts, func(m *Mount) bool { return m.V2 }, w)
 		if err != nil {
@@ -216,6 +250,19 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount, w *wa
 		return Hierarchy{}
 	}
 	return Hierarchy{Err: fmt.Errorf("%s: /proc/self/cgroup lists no cgroup", controller)}
+}
+
+// isV2 reports whether e is the line of the v2 hierarchy.
+func isV2(e *ProcEntry) bool { return e.ID == "0" && len(e.Controllers) == 0 }
+
+func countV2(entries []ProcEntry) int {
+	n := 0
+	for i := range entries {
+		if isV2(&entries[i]) {
+			n++
+		}
+	}
+	return n
 }
 
 // place finds every mount of a hierarchy that shows group path p and lists

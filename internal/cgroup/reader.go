@@ -206,13 +206,18 @@ func (r *Reader) open(fs *fsys, h Hierarchy, memory bool) ([]limitFile, error) {
 			out[n].src = out[n].path + ":hierarchical_memory_limit"
 		}
 	}
-	if !slices.ContainsFunc(out, func(lf limitFile) bool { return lf.level == 0 }) {
+	if len(errs) == 0 && !slices.ContainsFunc(out, func(lf limitFile) bool { return lf.level == 0 }) {
 		// No file in the process's own group: tell a missing group from one
 		// without limits (a stat only on this rare path keeps Open cheap).
 		var err error
 		for _, d := range h.Ways[0] {
-			if err = fs.stat(d.Path); err == nil {
+			e := fs.stat(d.Path)
+			if e == nil {
+				err = nil
 				break
+			}
+			if err == nil {
+				err = e
 			}
 		}
 		if err != nil {
