@@ -34,14 +34,27 @@ func parseMountInfo(data []byte) ([]Mount, warnings) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		m, ok, err := parseMountLine(string(line), !w.full())
+		// Most lines are other file systems: told apart without
+		// allocating, so that a mountinfo of many thousand mounts (or a
+		// broken one of many thousand bad lines) costs little.
+		fstype, ok := mountType(line)
+		if !ok {
+			if w.full() {
+				w.add(errBadLine)
+			} else {
+				w.add(fmt.Errorf("mountinfo line %d: %s: expected at least 6 fields, a \"-\" and a file system type", n, quote(line, maxLineQuote)))
+			}
+			continue
+		}
+		if string(fstype) != "cgroup" && string(fstype) != "cgroup2" {
+			continue
+		}
+		m, err := parseMountLine(string(line))
 		if err != nil {
 			w.add(fmt.Errorf("mountinfo line %d: %w", n, err))
 			continue
 		}
-		if ok {
-			mounts = append(mounts, m)
-		}
+		mounts = append(mounts, m)
 	}
 	return mounts, w
 }
@@ -100,17 +113,40 @@ func (w *warnings) list(where string) []error {
 		fmt.Errorf("%s: %d more lines passed over (only the first %d are described)", where, w.more, len(w.first)))
 }
 
-// parseMountLine parses one mountinfo line:
+// mountType returns the file system type of a mountinfo line, without
+// allocating: the field after the first "-" field that comes after the
+// six fixed ones (fields are separated by spaces only). ok is false when
+// there is no such field.
+func mountType(line []byte) (fstype []byte, ok bool) {
+	n, sep := 0, false
+	for len(line) > 0 {
+		if line[0] == ' ' {
+			line = line[1:]
+			continue
+		}
+		end := bytes.IndexByte(line, ' ')
+		if end < 0 {
+			end = len(line)
+		}
+		field := line[:end]
+		line = line[end:]
+		if sep {
+			return field, true
+		}
+		sep = n >= 6 && string(field) == "-"
+		n++
+	}
+	return nil, false
+}
+
+// parseMountLine parses one mountinfo line of a cgroup or cgroup2 mount:
 //
 //	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 //
 // Fields 1-6 are fixed, then any number of optional fields, a "-", the file
 // system type, the source and the super options (which we take to the end of
 // the line, whatever it holds).
-//
-// explain false means the caller will only count an error, so the error
-// returned is errBadLine, built without formatting.
-func parseMountLine(line string, explain bool) (Mount, bool, error) {
+func parseMountLine(line string) (Mount, error) {
 	// The kernel separates fields with spaces and escapes the space, tab,
 	// newline and backslash inside them; any other byte (a carriage return,
 	// a non-breaking space) is part of a path, so strings.Fields would
@@ -124,22 +160,16 @@ func parseMountLine(line string, explain bool) (Mount, bool, error) {
 		}
 	}
 	if len(fields) < 6 || sep < 0 || sep+1 >= len(fields) {
-		if !explain {
-			return Mount{}, false, errBadLine
-		}
-		return Mount{}, false, fmt.Errorf("%s: expected at least 6 fields, a \"-\" and a file system type", quote(line, maxLineQuote))
+		return Mount{}, fmt.Errorf("%s: expected at least 6 fields, a \"-\" and a file system type", quote(line, maxLineQuote))
 	}
 	fstype := fields[sep+1]
-	if fstype != "cgroup" && fstype != "cgroup2" {
-		return Mount{}, false, nil
-	}
 	root, err := unescapeOctal(fields[3])
 	if err != nil {
-		return Mount{}, false, fmt.Errorf("root %s: %w", quote(fields[3], maxLineQuote), err)
+		return Mount{}, fmt.Errorf("root %s: %w", quote(fields[3], maxLineQuote), err)
 	}
 	point, err := unescapeOctal(fields[4])
 	if err != nil {
-		return Mount{}, false, fmt.Errorf("mount point %s: %w", quote(fields[4], maxLineQuote), err)
+		return Mount{}, fmt.Errorf("mount point %s: %w", quote(fields[4], maxLineQuote), err)
 	}
 	m := Mount{Root: root, Point: point, V2: fstype == "cgroup2"}
 	if !m.V2 {
@@ -158,7 +188,7 @@ func parseMountLine(line string, explain bool) (Mount, bool, error) {
 			}
 		}
 	}
-	return m, true, nil
+	return m, nil
 }
 
 // unescapeOctal undoes the \NNN escapes the kernel writes for space, tab,
@@ -215,18 +245,19 @@ func parseProcCgroup(data []byte) ([]ProcEntry, warnings) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		parts := strings.SplitN(string(line), ":", 3)
-		if len(parts) != 3 || parts[0] == "" || !strings.HasPrefix(parts[2], "/") {
+		id, rest, ok1 := bytes.Cut(line, []byte(":"))
+		ctrls, p, ok2 := bytes.Cut(rest, []byte(":"))
+		if !ok1 || !ok2 || len(id) == 0 || !bytes.HasPrefix(p, []byte("/")) {
 			if w.full() {
 				w.add(errBadLine)
 			} else {
-				w.add(fmt.Errorf("/proc/self/cgroup line %d: %s is not id:controllers:/path", n, quote(string(line), maxLineQuote)))
+				w.add(fmt.Errorf("/proc/self/cgroup line %d: %s is not id:controllers:/path", n, quote(line, maxLineQuote)))
 			}
 			continue
 		}
-		e := ProcEntry{ID: parts[0], Path: parts[2]}
-		if parts[1] != "" {
-			e.Controllers = strings.Split(parts[1], ",")
+		e := ProcEntry{ID: string(id), Path: string(p)}
+		if len(ctrls) != 0 {
+			e.Controllers = strings.Split(string(ctrls), ",")
 		}
 		entries = append(entries, e)
 	}
