@@ -205,6 +205,23 @@ func TestDiscover(t *testing.T) {
 		t.Errorf("warnings %q, want the three bad lines", w)
 	}
 
+	// a relative root, "." included
+	for _, c := range []struct{ dir, root string }{{"..", "v2-child-tighter"}, {".", "."}} {
+		t.Run("root "+c.root, func(t *testing.T) {
+			t.Chdir(filepath.Join(fixture("v2-child-tighter"), c.dir))
+			l, err := Discover(c.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd := l.Open()
+			defer rd.Close()
+			want := filepath.Join(c.root, "sys/fs/cgroup/batch.slice/job43.scope/memory.max")
+			if lim := rd.Read(); lim.Memory.Err != nil || lim.Memory.Value != 128<<20 || lim.Memory.Src != want {
+				t.Errorf("Read = %+v, want 128 MiB from %s", lim.Memory, want)
+			}
+		})
+	}
+
 	for _, missing := range []string{"proc/self/cgroup", "proc/self/mountinfo"} {
 		dir := t.TempDir()
 		for _, f := range []string{"proc/self/cgroup", "proc/self/mountinfo"} {

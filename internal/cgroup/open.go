@@ -51,11 +51,8 @@ var errOutside = errors.New("outside the snapshot root")
 
 // name is p relative to the snapshot root, as os.Root wants it.
 func (f *fsys) name(p string) (string, error) {
-	if p == f.root {
-		return ".", nil
-	}
-	rel, ok := strings.CutPrefix(p, f.root+string(filepath.Separator))
-	if !ok {
+	rel, err := filepath.Rel(f.root, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return "", errOutside
 	}
 	return rel, nil
