@@ -226,7 +226,7 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount, w *wa
 		// The controller is bound to a v1 hierarchy, so the v2 hierarchy
 		// cannot have it: falling back would read a group with no limit
 		// files and report "no limit" for a limit we could not see.
-		h, err := place(root, v1.Path, mounts, func(m *Mount) bool {
+		h, err := place(root, v1.Path, controller+" (cgroup v1)", mounts, func(m *Mount) bool {
 			return !m.V2 && slices.Contains(m.Controllers, controller)
 		}, w)
 		if err != nil {
@@ -236,7 +236,7 @@ func resolve(root, controller string, entries []ProcEntry, mounts []Mount, w *wa
 		return h
 	}
 	if v2 != nil {
-		h, err := place(root, v2.Path, mounts, func(m *Mount) bool { return m.V2 }, w)
+		h, err := place(root, v2.Path, controller+" (cgroup v2)", mounts, func(m *Mount) bool { return m.V2 }, w)
 		if err != nil {
 			return Hierarchy{Err: fmt.Errorf("%s (cgroup v2): %w", controller, err)}
 		}
@@ -268,7 +268,10 @@ func countV2(entries []ProcEntry) int {
 // place finds every mount of a hierarchy that shows group path p and lists
 // the group's directory and its ancestors' through them: each level as far
 // up as any mount shows it. One pass over the mounts.
-func place(root, p string, mounts []Mount, match func(*Mount) bool, w *warnings) (Hierarchy, error) {
+//
+// A mount refused by usable is an error when no other mount shows the
+// group, else a warning that names what (the controller and version).
+func place(root, p, what string, mounts []Mount, match func(*Mount) bool, w *warnings) (Hierarchy, error) {
 	if len(p) > pathMax {
 		return Hierarchy{}, fmt.Errorf("group path %s is %d bytes, longer than the kernel writes (PATH_MAX %d)", quote(p, maxLineQuote), len(p), pathMax)
 	}
@@ -313,7 +316,7 @@ func place(root, p string, mounts []Mount, match func(*Mount) bool, w *warnings)
 		}
 		return Hierarchy{}, fmt.Errorf("group %s is outside every mounted subtree of its hierarchy (mount roots [%s]%s)", quote(p, maxLineQuote), strings.Join(roots, " "), more)
 	case refused != nil:
-		w.add(refused)
+		w.add(fmt.Errorf("%s: %w; another mount is read", what, refused))
 	}
 	// Nearest root first: the mount made for the process's own group (a
 	// container's) is the one meant to be read; wider ones (the host's,

@@ -29,6 +29,7 @@ func TestResolve(t *testing.T) {
 		mem     want
 		cpu     want
 		hasV2   bool
+		warns   []string // a substring of each warning
 	}{
 		{name: "v2 namespace root",
 			entries: []ProcEntry{e2("/")}, mounts: []Mount{v2("/", "/sys/fs/cgroup")}, hasV2: true,
@@ -98,7 +99,8 @@ func TestResolve(t *testing.T) {
 			entries: []ProcEntry{e1("10", "/a", "memory"), e1("4", "/a", "cpu")},
 			mounts:  []Mount{v1("/", "/../../../../sys/fs/cgroup/memory", "memory"), v1("/", "/m", "memory"), v1("/", "/sys/../../cpu", "cpu")},
 			mem:     want{1, "/m", []string{"m/a", "m"}, ""},
-			cpu:     want{err: `cpu (cgroup v1): mount point "/sys/../../cpu" has ".." in it, which no kernel writes and which would lead out of the root: refused`}},
+			cpu:     want{err: `cpu (cgroup v1): mount point "/sys/../../cpu" has ".." in it, which no kernel writes and which would lead out of the root: refused`},
+			warns:   []string{`memory (cgroup v1): mount point "/../../../../sys/fs/cgroup/memory" has ".." in it, which no kernel writes and which would lead out of the root: refused; another mount is read`}},
 		{name: "error lists three mount roots and counts the rest",
 			entries: []ProcEntry{e2("/x")},
 			mounts:  []Mount{v2("/a", "/1"), v2("/b", "/2"), v2("/c", "/3"), v2("/d", "/4"), v2("/e", "/5")}, hasV2: true,
@@ -153,10 +155,19 @@ func TestResolve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := "/r"
+
 			if tt.name == "empty root means /" {
 				root = tt.root
 			}
 			l := Resolve(root, tt.entries, tt.mounts)
+			if len(l.Warnings) != len(tt.warns) {
+				t.Errorf("warnings %q, want %d", l.Warnings, len(tt.warns))
+			}
+			for i, w := range tt.warns {
+				if i < len(l.Warnings) && !strings.Contains(l.Warnings[i].Error(), w) {
+					t.Errorf("warning %q does not contain %q", l.Warnings[i], w)
+				}
+			}
 			if l.HasV2 != tt.hasV2 {
 				t.Errorf("HasV2 = %v, want %v", l.HasV2, tt.hasV2)
 			}
