@@ -1,3 +1,5 @@
+//go:build unix
+
 package cgroup
 
 // Tests that need the reader in another process: inside a real cgroup

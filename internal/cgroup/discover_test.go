@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -289,6 +290,18 @@ func TestResolveDuplicateLines(t *testing.T) {
 	if len(w) != 2 || !strings.Contains(w[0], "2 lines for the v2 hierarchy") || !strings.Contains(w[1], `2 lines bind memory to a v1 hierarchy; the first (hierarchy "4") is used`) {
 		t.Errorf("warnings %q", w)
 	}
+}
+
+// manyHierarchies makes a /proc/self/cgroup of n lines and a mountinfo of
+// n cgroup mounts, every one carrying memory and cpu, none holding the
+// group of the line with the same number.
+func manyHierarchies(n int) (procCgroup, mountinfo string) {
+	var cg, mi strings.Builder
+	for i := range n {
+		fmt.Fprintf(&cg, "%d:memory,cpu,h%d:/g/%d\n", i+1, i, i)
+		fmt.Fprintf(&mi, "%d 25 0:%d /g/%d/x /sys/fs/cgroup/h%d rw,nosuid,nodev,noexec,relatime shared:%d - cgroup cgroup rw,memory,cpu,h%d\n", 100+i, 30+i, i, i, i, i)
+	}
+	return cg.String(), mi.String()
 }
 
 // BenchmarkDiscover: discovery's cost against the number of

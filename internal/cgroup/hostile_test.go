@@ -1,3 +1,5 @@
+//go:build unix
+
 package cgroup
 
 // Hostile and broken snapshots, as `tune -root` and Detect(Options{Root})
@@ -250,18 +252,6 @@ func TestHostileManyHierarchies(t *testing.T) {
 	if len(d.layout.Warnings) > maxWarnings+1 {
 		t.Errorf("%d warnings", len(d.layout.Warnings))
 	}
-}
-
-// manyHierarchies makes a /proc/self/cgroup of n lines and a mountinfo of
-// n cgroup mounts, every one carrying memory and cpu, none holding the
-// group of the line with the same number.
-func manyHierarchies(n int) (procCgroup, mountinfo string) {
-	var cg, mi strings.Builder
-	for i := range n {
-		fmt.Fprintf(&cg, "%d:memory,cpu,h%d:/g/%d\n", i+1, i, i)
-		fmt.Fprintf(&mi, "%d 25 0:%d /g/%d/x /sys/fs/cgroup/h%d rw,nosuid,nodev,noexec,relatime shared:%d - cgroup cgroup rw,memory,cpu,h%d\n", 100+i, 30+i, i, i, i, i)
-	}
-	return cg.String(), mi.String()
 }
 
 // TestHostileEscapes: nothing outside the snapshot is read, whether a
