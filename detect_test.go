@@ -156,6 +156,27 @@ var detectCases = []detectCase{
 	{name: "v1-cgroupns-nested", version: 1, mode: "v1", memGroup: "sys/fs/cgroup/memory/app", cpuGroup: "sys/fs/cgroup/cpu,cpuacct/app",
 		memLimit: 512 * mib, memSrc: "sys/fs/cgroup/memory/memory.limit_in_bytes", memLevel: 1,
 		cpuQuota: 0.5, cpuSrc: "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", cpuLevel: 1},
+
+	// several mounts of one hierarchy: the container's own subtree at
+	// /sys/fs/cgroup and the host's whole hierarchy at /host/sys/fs/cgroup
+	// (Docker --cgroupns=host with an agent's volume); the parent's
+	// limits are seen only through the host's mount
+	{name: "v2-own-and-host-mounts", version: 2, mode: "v2", memGroup: "sys/fs/cgroup", cpuGroup: "sys/fs/cgroup",
+		memLimit: 512 * mib, memSrc: "host/sys/fs/cgroup/batch.slice/memory.max", memLevel: 1,
+		cpuQuota: 1, cpuSrc: "host/sys/fs/cgroup/batch.slice/cpu.max", cpuLevel: 1},
+	// after `nsenter -C` into a container's cgroup namespace: the group
+	// and the mount root both above the namespace's root, aligned
+	{name: "v2-nsenter-outside-ns", version: 2, mode: "v2",
+		memGroup: "sys/fs/cgroup/system.slice/node-agent.service", cpuGroup: "sys/fs/cgroup/system.slice/node-agent.service",
+		memLimit: 256 * mib, memSrc: "sys/fs/cgroup/system.slice/node-agent.service/memory.max",
+		cpuQuota: 0.5, cpuSrc: "sys/fs/cgroup/system.slice/node-agent.service/cpu.max", cpuLeaf: 0.5},
+	// each v1 hierarchy mounted twice; as root the first mount is read
+	// (internal/cgroup's TestUnreadableMountFallsBack reads it as nobody,
+	// with the first mount unreadable)
+	{name: "v1-second-mount-readable", version: 1, mode: "v1",
+		memGroup: "sys/fs/cgroup/memory/system.slice/app.service", cpuGroup: "sys/fs/cgroup/cpu,cpuacct/system.slice/app.service",
+		memLimit: 384 * mib, memSrc: "sys/fs/cgroup/memory/system.slice/app.service/memory.limit_in_bytes",
+		cpuQuota: 1.5, cpuSrc: "sys/fs/cgroup/cpu,cpuacct/system.slice/app.service/cpu.cfs_quota_us", cpuLeaf: 1.5},
 }
 
 const k8sPod = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod3e8f1a2b_4c5d_4e7f_8091_a2b3c4d5e6f7.slice"

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,19 +13,27 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
 // runTuneBin runs the command at bin with args in a clean environment and
-// returns its stdout, stderr and exit status.
+// returns its stdout, stderr and exit status. A command still running
+// after 10 s is killed and fails the test (a guard against a hang, not a
+// timing check).
 func runTuneBin(t *testing.T, bin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = rootTestEnv()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %q still running after 10 s; stdout:\n%s", bin, args, stdout.String())
+	}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -85,6 +94,10 @@ func TestRootDryRun(t *testing.T) {
 			{"v2-garbage-memory", 1, 2, nil, nil, 2.5, []string{`memory.max: "garbage" is not a number`}},
 			{"v1-zero-cpu", 1, 1, float64(512 << 20), float64((512 << 20) * 9 / 10), nil, []string{"cpu.cfs_quota_us: a quota of 0 is not applied"}},
 			{"no-mounts", 1, 0, nil, nil, nil, []string{"memory (cgroup v2): not mounted", "cpu (cgroup v2): not mounted"}},
+			// the parent's limits, seen only through a second mount
+			{"v2-own-and-host-mounts", 0, 2, float64(512 << 20), float64((512 << 20) * 9 / 10), 1.0, nil},
+			// a group path and mount root above the namespace, aligned
+			{"v2-nsenter-outside-ns", 0, 2, float64(256 << 20), float64((256 << 20) * 9 / 10), 0.5, nil},
 		}
 		for _, tt := range tests {
 			t.Run(tt.snapshot, func(t *testing.T) {

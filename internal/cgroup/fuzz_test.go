@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,6 +79,8 @@ func FuzzParseMountInfo(f *testing.F) {
 		"1 2 0:1 / /x rw\t-\tcgroup2\tcgroup2\trw",
 		"1 2 0:1 / /x rw - cgroup2 cgroup2 rw\r\n",
 		"\x00\xff - cgroup",
+		strings.Repeat("garbage\n", 12) + "1 2 0:1 / /x rw - cgroup2 cgroup2 rw",
+		"1 2 0:1 /../../.. /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n1 2 0:1 / /../../x rw - cgroup2 cgroup2 rw",
 	} {
 		f.Add(s)
 	}
@@ -96,11 +99,7 @@ func FuzzParseMountInfo(f *testing.F) {
 				}
 			}
 		}
-		for _, e := range errs {
-			if e == nil || !strings.HasPrefix(e.Error(), "mountinfo line ") {
-				t.Errorf("error %v does not name its line", e)
-			}
-		}
+		checkWarnings(t, errs, "mountinfo line ", "mountinfo: ")
 		// Used as a path, s comes back intact from a line escaped the way
 		// the kernel escapes mountinfo (space, tab, newline, backslash).
 		if s != "" && !strings.ContainsRune(s, 0) {
@@ -127,6 +126,7 @@ func FuzzParseProcCgroup(f *testing.F) {
 	for _, s := range []string{
 		"", "0::/", "0::", "::/", ":", "0:memory", "1:name=systemd:/../../..", "4:cpu,cpuacct:/a:b:c",
 		"10:memory:/\n\n\n0::/x", "x:y:/z", "0:,,:/", "\x00:\xff:/\x00",
+		strings.Repeat("bad\n", 12) + "0::/", "0::/../../../../init.scope", "0::/a/../../b",
 	} {
 		f.Add(s)
 	}
@@ -145,33 +145,116 @@ func FuzzParseProcCgroup(f *testing.F) {
 				}
 			}
 		}
-		for _, e := range errs {
-			if e == nil || !strings.HasPrefix(e.Error(), "/proc/self/cgroup line ") {
-				t.Errorf("error %v does not name its line", e)
-			}
-		}
+		checkWarnings(t, errs, "/proc/self/cgroup line ", "/proc/self/cgroup: ")
 		// Whatever the entries, resolving them never panics.
 		mounts, _ := ParseMountInfo([]byte("1 2 0:1 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n1 2 0:2 / /m rw - cgroup cgroup rw,memory,cpu"))
-		l := Resolve("/r", entries, mounts)
-		hasV2 := false
-		for _, e := range entries {
-			hasV2 = hasV2 || e.ID == "0" && len(e.Controllers) == 0
+		checkLayout(t, Resolve("/r", entries, mounts), entries, mounts)
+	})
+}
+
+// checkWarnings checks what every parser's errors promise: each names its
+// line, at most maxWarnings of them, then one that counts the rest.
+func checkWarnings(t *testing.T, errs []error, line, summary string) {
+	t.Helper()
+	if len(errs) > maxWarnings+1 {
+		t.Errorf("%d errors", len(errs))
+	}
+	for i, e := range errs {
+		switch {
+		case e == nil:
+			t.Errorf("error %d is nil", i)
+		case i == maxWarnings:
+			if !strings.HasPrefix(e.Error(), summary) || !strings.Contains(e.Error(), "more lines passed over") {
+				t.Errorf("error %v does not count the rest", e)
+			}
+		case !strings.HasPrefix(e.Error(), line):
+			t.Errorf("error %v does not name its line", e)
 		}
-		for _, h := range []Hierarchy{l.Memory, l.CPU} {
-			if (h.Version != 0) != (len(h.Dirs) > 0) || h.Err != nil && h.Version != 0 {
-				t.Errorf("hierarchy %+v", h)
+	}
+}
+
+// checkLayout checks what Resolve promises, whatever its input.
+func checkLayout(t *testing.T, l *Layout, entries []ProcEntry, mounts []Mount) {
+	t.Helper()
+	hasV2 := false
+	for _, e := range entries {
+		hasV2 = hasV2 || e.ID == "0" && len(e.Controllers) == 0
+	}
+	points := map[string]bool{}
+	for _, m := range mounts {
+		points[m.Point] = true
+	}
+	for _, h := range []Hierarchy{l.Memory, l.CPU} {
+		if (h.Version != 0) != (len(h.Dirs) > 0) || h.Err != nil && h.Version != 0 || len(h.Ways) != len(h.Dirs) {
+			t.Errorf("hierarchy %+v", h)
+		}
+		// Neither found nor an error: only when the process is in no
+		// hierarchy that could have the controller.
+		if h.Version == 0 && h.Err == nil && (len(entries) == 0 || hasV2) {
+			t.Errorf("hierarchy %+v from %+v", h, entries)
+		}
+		for i, ways := range h.Ways {
+			if len(ways) == 0 || len(ways) > maxWays || ways[0].Path != h.Dirs[i] {
+				t.Errorf("level %d: ways %q, dir %q", i, ways, h.Dirs[i])
 			}
-			// Neither found nor an error: only when the process is in no
-			// hierarchy that could have the controller.
-			if h.Version == 0 && h.Err == nil && (len(entries) == 0 || hasV2) {
-				t.Errorf("hierarchy %+v from %+v", h, entries)
-			}
-			for _, d := range h.Dirs {
-				if !strings.HasPrefix(d, "/r/") {
-					t.Errorf("directory %q outside the root", d)
+			for _, w := range ways {
+				// under the root, and no ".." to climb out of it
+				if !strings.HasPrefix(w.Path, "/r/") && w.Path != "/r" || slices.Contains(strings.Split(w.Path, "/"), "..") {
+					t.Errorf("directory %q outside the root", w.Path)
+				}
+				if !points[w.Mount] {
+					t.Errorf("way %+v through no mount of mountinfo", w)
 				}
 			}
 		}
+		if h.Err != nil && len(h.Err.Error()) > 2<<10 {
+			t.Errorf("an error of %d bytes", len(h.Err.Error()))
+		}
+	}
+	if len(l.Warnings) > maxWarnings+1 {
+		t.Errorf("%d warnings", len(l.Warnings))
+	}
+}
+
+// FuzzResolve: any /proc/self/cgroup against any mountinfo.
+func FuzzResolve(f *testing.F) {
+	dirs, err := filepath.Glob(filepath.Join("..", "..", "testdata", "*", "proc", "self"))
+	if err != nil || len(dirs) == 0 {
+		f.Fatalf("no snapshots: %v", err)
+	}
+	for _, d := range dirs {
+		cg, err1 := os.ReadFile(filepath.Join(d, "cgroup"))
+		mi, err2 := os.ReadFile(filepath.Join(d, "mountinfo"))
+		if err1 == nil && err2 == nil {
+			f.Add(string(cg), string(mi))
+		}
+	}
+	v2 := func(root, point string) string {
+		return "29 22 0:26 " + root + " " + point + " rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw\n"
+	}
+	for _, s := range [][2]string{
+		// the Go runtime's out-of-namespace cases
+		{"0::/../../../../init.scope", v2("/../../..", "/mnt") + v2("/../../../..", "/sys/fs/cgroup")},
+		{"0::/../../../..", v2("/../../..", "/mnt") + v2("/../../../..", "/sys/fs/cgroup")},
+		{"0::/../../init", v2("/../../..", "/sys/fs/cgroup")},
+		{"0::/..", v2("/", "/sys/fs/cgroup")},
+		{"0::/a/../../b", v2("/..", "/sys/fs/cgroup")},
+		// several mounts of one hierarchy
+		{"0::/s/app", v2("/s/app", "/sys/fs/cgroup") + v2("/", "/host/a") + v2("/s", "/mnt/s") + v2("/", "/host/b") + v2("/", "/host/c") + v2("/", "/host/d")},
+		{"4:memory:/a\n5:memory:/b\n0::/x\n0::/y", "1 2 0:1 / /m rw - cgroup cgroup rw,memory\n" + v2("/", "/u")},
+		// mount points that climb out, or are too long
+		{"0::/a", v2("/", "/../../../../sys/fs/cgroup") + v2("/", "/sys/../../x")},
+		{"0::/a", v2("/", "/"+strings.Repeat("p", 5000))},
+		{"0::/" + strings.Repeat("a/", 2100), v2("/", "/sys/fs/cgroup")},
+		// many bad lines
+		{strings.Repeat("bad\n", 30) + "0::/", strings.Repeat("bad line\n", 30) + v2("/", "/sys/fs/cgroup")},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, cg, mi string) {
+		entries, _ := ParseProcCgroup([]byte(cg))
+		mounts, _ := ParseMountInfo([]byte(mi))
+		checkLayout(t, Resolve("/r", entries, mounts), entries, mounts)
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
+	"strconv"
 	"strings"
 )
 
@@ -18,34 +20,133 @@ type Mount struct {
 // ParseMountInfo returns the cgroup and cgroup2 mounts listed in the text of
 // /proc/self/mountinfo (proc(5)). Other mounts are passed over. A line that
 // cannot be parsed is skipped and described in the returned errors; it never
-// stops the lines after it from being read.
+// stops the lines after it from being read. Only the first few such lines
+// are described, then one error counts the rest.
 func ParseMountInfo(data []byte) ([]Mount, []error) {
+	mounts, w := parseMountInfo(data)
+	return mounts, w.list("mountinfo")
+}
+
+func parseMountInfo(data []byte) ([]Mount, warnings) {
 	var mounts []Mount
-	var errs []error
-	for n, line := range bytes.Split(data, []byte("\n")) {
+	var w warnings
+	for n, line := range eachLine(data) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		m, ok, err := parseMountLine(string(line))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("mountinfo line %d: %w", n+1, err))
+		// Most lines are other file systems: told apart without
+		// allocating, so that a mountinfo of many thousand mounts (or a
+		// broken one of many thousand bad lines) costs little.
+		fstype, ok := mountType(line)
+		if !ok {
+			if w.full() {
+				w.add(errBadLine)
+			} else {
+				w.add(fmt.Errorf("mountinfo line %d: %s: expected at least 6 fields, a \"-\" and a file system type", n, quote(line, maxLineQuote)))
+			}
 			continue
 		}
-		if ok {
-			mounts = append(mounts, m)
+		if string(fstype) != "cgroup" && string(fstype) != "cgroup2" {
+			continue
 		}
+		m, err := parseMountLine(string(line))
+		if err != nil {
+			w.add(fmt.Errorf("mountinfo line %d: %w", n, err))
+			continue
+		}
+		mounts = append(mounts, m)
 	}
-	return mounts, errs
+	return mounts, w
 }
 
-// parseMountLine parses one mountinfo line:
+// eachLine yields each line of data (without its newline) with its number,
+// counting from 1.
+func eachLine(data []byte) iter.Seq2[int, []byte] {
+	return func(yield func(int, []byte) bool) {
+		for n := 1; len(data) > 0; n++ {
+			line, rest, _ := bytes.Cut(data, []byte("\n"))
+			if !yield(n, line) {
+				return
+			}
+			data = rest
+		}
+	}
+}
+
+// maxWarnings is how many passed-over lines are described; the rest are
+// counted. A broken snapshot can hold millions.
+const maxWarnings = 10
+
+// warnings collects the first maxWarnings problems and counts the rest.
+type warnings struct {
+	first []error
+	more  int
+}
+
+func (w *warnings) add(err error) {
+	if w.full() {
+		w.more++
+		return
+	}
+	w.first = append(w.first, err)
+}
+
+// full reports whether a further problem is only counted, so that its
+// description need not be built.
+func (w *warnings) full() bool { return len(w.first) >= maxWarnings }
+
+// merge adds o's problems after w's.
+func (w *warnings) merge(o warnings) {
+	for _, e := range o.first {
+		w.add(e)
+	}
+	w.more += o.more
+}
+
+// list is the problems described, then one error counting the rest, if
+// any; where names what the lines came from.
+func (w *warnings) list(where string) []error {
+	if w.more == 0 {
+		return w.first
+	}
+	return append(w.first[:len(w.first):len(w.first)],
+		fmt.Errorf("%s: %d more lines passed over (only the first %d are described)", where, w.more, len(w.first)))
+}
+
+// mountType returns the file system type of a mountinfo line, without
+// allocating: the field after the first "-" field that comes after the
+// six fixed ones (fields are separated by spaces only). ok is false when
+// there is no such field.
+func mountType(line []byte) (fstype []byte, ok bool) {
+	n, sep := 0, false
+	for len(line) > 0 {
+		if line[0] == ' ' {
+			line = line[1:]
+			continue
+		}
+		end := bytes.IndexByte(line, ' ')
+		if end < 0 {
+			end = len(line)
+		}
+		field := line[:end]
+		line = line[end:]
+		if sep {
+			return field, true
+		}
+		sep = n >= 6 && string(field) == "-"
+		n++
+	}
+	return nil, false
+}
+
+// parseMountLine parses one mountinfo line of a cgroup or cgroup2 mount:
 //
 //	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 //
 // Fields 1-6 are fixed, then any number of optional fields, a "-", the file
 // system type, the source and the super options (which we take to the end of
 // the line, whatever it holds).
-func parseMountLine(line string) (Mount, bool, error) {
+func parseMountLine(line string) (Mount, error) {
 	// The kernel separates fields with spaces and escapes the space, tab,
 	// newline and backslash inside them; any other byte (a carriage return,
 	// a non-breaking space) is part of a path, so strings.Fields would
@@ -59,19 +160,16 @@ func parseMountLine(line string) (Mount, bool, error) {
 		}
 	}
 	if len(fields) < 6 || sep < 0 || sep+1 >= len(fields) {
-		return Mount{}, false, fmt.Errorf("%q: expected at least 6 fields, a \"-\" and a file system type", clip(line))
+		return Mount{}, fmt.Errorf("%s: expected at least 6 fields, a \"-\" and a file system type", quote(line, maxLineQuote))
 	}
 	fstype := fields[sep+1]
-	if fstype != "cgroup" && fstype != "cgroup2" {
-		return Mount{}, false, nil
-	}
 	root, err := unescapeOctal(fields[3])
 	if err != nil {
-		return Mount{}, false, fmt.Errorf("root %q: %w", fields[3], err)
+		return Mount{}, fmt.Errorf("root %s: %w", quote(fields[3], maxLineQuote), err)
 	}
 	point, err := unescapeOctal(fields[4])
 	if err != nil {
-		return Mount{}, false, fmt.Errorf("mount point %q: %w", fields[4], err)
+		return Mount{}, fmt.Errorf("mount point %s: %w", quote(fields[4], maxLineQuote), err)
 	}
 	m := Mount{Root: root, Point: point, V2: fstype == "cgroup2"}
 	if !m.V2 {
@@ -90,7 +188,7 @@ func parseMountLine(line string) (Mount, bool, error) {
 			}
 		}
 	}
-	return m, true, nil
+	return m, nil
 }
 
 // unescapeOctal undoes the \NNN escapes the kernel writes for space, tab,
@@ -133,27 +231,41 @@ type ProcEntry struct {
 
 // ParseProcCgroup parses the text of /proc/self/cgroup (cgroups(7)):
 // "hierarchy-ID:controller-list:cgroup-path" per line. A malformed line is
-// skipped and described in the returned errors.
+// skipped and described in the returned errors (the first few; one more
+// error counts the rest).
 func ParseProcCgroup(data []byte) ([]ProcEntry, []error) {
+	entries, w := parseProcCgroup(data)
+	return entries, w.list("/proc/self/cgroup")
+}
+
+func parseProcCgroup(data []byte) ([]ProcEntry, warnings) {
 	var entries []ProcEntry
-	var errs []error
-	for n, line := range bytes.Split(data, []byte("\n")) {
+	var w warnings
+	for n, line := range eachLine(data) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		parts := strings.SplitN(string(line), ":", 3)
-		if len(parts) != 3 || parts[0] == "" || !strings.HasPrefix(parts[2], "/") {
-			errs = append(errs, fmt.Errorf("/proc/self/cgroup line %d: %q is not id:controllers:/path", n+1, clip(string(line))))
+		id, rest, ok1 := bytes.Cut(line, []byte(":"))
+		ctrls, p, ok2 := bytes.Cut(rest, []byte(":"))
+		if !ok1 || !ok2 || len(id) == 0 || !bytes.HasPrefix(p, []byte("/")) {
+			if w.full() {
+				w.add(errBadLine)
+			} else {
+				w.add(fmt.Errorf("/proc/self/cgroup line %d: %s is not id:controllers:/path", n, quote(line, maxLineQuote)))
+			}
 			continue
 		}
-		e := ProcEntry{ID: parts[0], Path: parts[2]}
-		if parts[1] != "" {
-			e.Controllers = strings.Split(parts[1], ",")
+		e := ProcEntry{ID: string(id), Path: string(p)}
+		if len(ctrls) != 0 {
+			e.Controllers = strings.Split(string(ctrls), ",")
 		}
 		entries = append(entries, e)
 	}
-	return entries, errs
+	return entries, w
 }
+
+// errBadLine stands for a passed-over line that is only counted.
+var errBadLine = errors.New("line passed over")
 
 // ParseMemoryValue parses a memory limit file: memory.max or memory.high
 // (v2: a number of bytes or "max") or memory.limit_in_bytes (v1: a number,
@@ -268,17 +380,17 @@ func parseInt(b []byte) (int64, error) {
 		neg, digits = true, digits[1:]
 	}
 	if len(digits) == 0 || len(digits) > 19 {
-		return 0, fmt.Errorf("%q is not a number", clip(string(b)))
+		return 0, fmt.Errorf("%s is not a number", quote(b, maxContentQuote))
 	}
 	var v uint64
 	for _, c := range digits {
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%q is not a number", clip(string(b)))
+			return 0, fmt.Errorf("%s is not a number", quote(b, maxContentQuote))
 		}
 		v = v*10 + uint64(c-'0')
 	}
 	if v > 1<<63-1 {
-		return 0, fmt.Errorf("%q is out of range", clip(string(b)))
+		return 0, fmt.Errorf("%s is out of range", quote(b, maxContentQuote))
 	}
 	if neg {
 		return -int64(v), nil
@@ -286,11 +398,19 @@ func parseInt(b []byte) (int64, error) {
 	return int64(v), nil
 }
 
-// clip shortens s for an error message.
-func clip(s string) string {
-	const max = 80
+// Quoting limits: what a message quotes of a mountinfo or
+// /proc/self/cgroup line, and of a limit file's content (which, in a
+// hostile snapshot, could be anything).
+const (
+	maxLineQuote    = 80
+	maxContentQuote = 32
+)
+
+// quote is s quoted as strconv.Quote does (so it is printable), cut to
+// its first max bytes, with "..." after the quote when it was cut.
+func quote[S string | []byte](s S, max int) string {
 	if len(s) > max {
-		return s[:max] + "..."
+		return strconv.Quote(string(s[:max])) + "..."
 	}
-	return s
+	return strconv.Quote(string(s))
 }

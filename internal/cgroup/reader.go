@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
+	iofs "io/fs"
 	"path/filepath"
 	"slices"
-	"strings"
 )
 
 // Limit is one kind of limit as one Read found it: the tightest value over
@@ -17,7 +15,8 @@ import (
 type Limit[T int64 | float64] struct {
 	Value T      // the tightest limit (bytes for memory, CPUs for cpu); 0: none
 	Src   string // the file that set it (for memory.stat, with ":hierarchical_memory_limit")
-	Level int    // 0: the process's own group; n: n levels up; -1: above the mount point (v1 hierarchical)
+	Mount string // the mount point Src was read through, as mountinfo lists it
+	Level int    // 0: the process's own group; n: n levels up; -1: above every visible group (v1 hierarchical)
 	Own   T      // the limit of the process's own group alone (for cpu, what the Go runtime sees); 0: none
 	Err   error  // reading or parsing failed; Value is then 0
 }
@@ -61,16 +60,20 @@ type limitFile struct {
 	kind   fileKind
 	level  int
 	path   string
-	src    string // what Limits.*Src says
+	src    string // what Limit.Src says
+	mount  string // what Limit.Mount says
 	f      handle
 	period handle // kCPUV1: cpu.cfs_period_us
 	pPath  string
 
-	// every > 1 reads the file only on every n-th Read and reuses the
-	// last value in between (see Open on memory.stat).
-	every          int
-	lastV          int64
-	lastOK, cached bool
+	// every > 1 (memory.stat when every ancestor is visible) reads the
+	// file only on every n-th Read, or when a visible memory limit
+	// changed, and reuses the last value in between.
+	every int
+	// The value of the last Read that read the file without error, if
+	// seen: for memory files, a change of it makes memory.stat be read.
+	lastV        int64
+	lastOK, seen bool
 }
 
 // Reader keeps a layout's limit files open and re-reads them. It is not
@@ -79,37 +82,51 @@ type Reader struct {
 	mem, cpu       []limitFile
 	memErr, cpuErr error // from Open: the part cannot be read at all
 	files          []string
-	reads          int // how many times Read ran
+	reads          int  // how many times Read ran
+	memChanged     bool // in this Read, a visible memory limit differs from the last Read's
 
 	// self is root/proc/self/cgroup, kept open, and selfWas its content at
 	// discovery: on every movedEvery-th Read a difference marks the limits
 	// Stale, since the files held open are then another group's.
+	root     string
 	self     handle
 	selfOK   bool
 	selfPath string
 	selfWas  []byte
-	buf      [8192]byte
-	pbuf     [64]byte
+	// buf holds what one read of a limit file returns. A read that fills
+	// it is an error, never a value cut at its end: the largest file read,
+	// a v1 memory.stat, is about 1.5 KiB.
+	buf  [16 << 10]byte
+	pbuf [64]byte
 }
 
 // Open opens the limit files of every directory the layout lists. A file
 // that does not exist is no limit at that level (the root of a v2 hierarchy
-// has no memory.max); any other failure is reported by Read for its part.
+// has no memory.max); a file that cannot be opened through one mount is
+// opened through the next that shows the same group (Hierarchy.Ways); any
+// other failure is reported by Read for its part.
 func (l *Layout) Open() *Reader {
-	r := &Reader{}
+	r := &Reader{root: l.Root}
 	if l.procCgroup != nil {
 		r.selfPath, r.selfWas = filepath.Join(l.Root, "proc/self/cgroup"), l.procCgroup
 	}
-	r.mem, r.memErr = r.open(l.Memory, true)
-	r.cpu, r.cpuErr = r.open(l.CPU, false)
+	fs, err := openFS(l.Root)
+	if err != nil {
+		err = fmt.Errorf("opening the root: %w", err)
+		r.memErr, r.cpuErr = err, err
+		return r
+	}
+	defer fs.close()
+	r.mem, r.memErr = r.open(fs, l.Memory, true)
+	r.cpu, r.cpuErr = r.open(fs, l.CPU, false)
 	return r
 }
 
-func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
+func (r *Reader) open(fs *fsys, h Hierarchy, memory bool) ([]limitFile, error) {
 	if h.Err != nil {
 		return nil, h.Err
 	}
-	if len(h.Dirs) == 0 {
+	if len(h.Ways) == 0 {
 		return nil, nil
 	}
 	type spec struct {
@@ -129,65 +146,81 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 	}
 	var out []limitFile
 	var errs []error
-	add := func(lf limitFile) {
-		f, err := openHandle(lf.path)
-		if errors.Is(err, fs.ErrNotExist) {
+	add := func(lf limitFile, ways []Dir, name string) {
+		names := []string{name}
+		if lf.kind == kCPUV1 {
+			names = append(names, "cpu.cfs_period_us")
+		}
+		hs, way, paths, err := openWays(fs, ways, names)
+		if errors.Is(err, errAbsent) {
 			return
 		}
 		if err != nil {
 			errs = append(errs, err)
 			return
 		}
-		if lf.kind == kCPUV1 {
-			lf.pPath = filepath.Join(filepath.Dir(lf.path), "cpu.cfs_period_us")
-			p, err := openHandle(lf.pPath)
-			if err != nil {
-				f.close()
-				errs = append(errs, err)
-				return
-			}
-			lf.period = p
-			r.files = append(r.files, lf.path, lf.pPath)
-		} else {
-			r.files = append(r.files, lf.path)
+		lf.f, lf.path, lf.mount = hs[0], paths[0], way.Mount
+		if lf.src == "" {
+			lf.src = lf.path
 		}
-		lf.f = f
+		if lf.kind == kCPUV1 {
+			lf.period, lf.pPath = hs[1], paths[1]
+		}
+		r.files = append(r.files, paths...)
 		out = append(out, lf)
 	}
-	// On v1, a mount of the whole hierarchy ends at the real root cgroup,
-	// which can hold no limit, and every ancestor of the process is then a
+	// On v1, when the mounts show the hierarchy up to its real root
+	// group, which can hold no limit, every ancestor of the process is a
 	// directory whose own file is read. Only the real root has a
 	// release_agent file: under a cgroup namespace the mount's root is
 	// also "/", but the top directory is the namespace's root group, which
 	// may hold the container's limit, with more ancestors hidden above it.
 	// (v2 needs no such test: its root has no limit files at all.)
-	whole := h.Version == 1 && h.MountRoot == "/" && exists(filepath.Join(h.Dirs[len(h.Dirs)-1], "release_agent"))
-	dirs := h.Dirs
-	if whole && len(dirs) > 1 {
-		dirs = dirs[:len(dirs)-1]
+	top := len(h.Ways) - 1
+	whole := h.Version == 1 && slices.ContainsFunc(h.Ways[top], func(d Dir) bool {
+		return fs.exists(filepath.Join(d.Path, "release_agent"))
+	})
+	levels := h.Ways
+	if whole && len(levels) > 1 {
+		levels = levels[:top]
 	}
-	for level, dir := range dirs {
+	for level, ways := range levels {
 		for _, s := range specs {
-			p := filepath.Join(dir, s.name)
-			add(limitFile{kind: s.kind, level: level, path: p, src: p})
+			add(limitFile{kind: s.kind, level: level}, ways, s.name)
 		}
 	}
 	if memory && h.Version == 1 {
 		// hierarchical_memory_limit brings in ancestors that are not
 		// visible as directories. When all of them are (whole), it adds
 		// nothing, so the costly memory.stat (most of a v1 tick's time) is
-		// not read at first and then only on every 10th Read, as a guard.
-		p := filepath.Join(h.Dirs[0], "memory.stat")
-		lf := limitFile{kind: kMemStat, level: -1, path: p, src: p + ":hierarchical_memory_limit", every: 1}
+		// not read at first, and then only on every 10th Read, as a guard,
+		// or when a visible limit changed: the kernel's value, read before
+		// the change, still holds the old limit.
+		lf := limitFile{kind: kMemStat, level: -1, every: 1}
 		if whole {
-			lf.every, lf.cached = 10, true
+			lf.every = 10
 		}
-		add(lf)
+		n := len(out)
+		add(lf, h.Ways[0], "memory.stat")
+		if len(out) > n {
+			out[n].src = out[n].path + ":hierarchical_memory_limit"
+		}
 	}
-	if !slices.ContainsFunc(out, func(lf limitFile) bool { return lf.level == 0 }) {
-		// No file in the process's own group: tell a missing group from one without limits
-		// (a stat only on this rare path keeps Open cheap).
-		if _, err := os.Stat(h.Dirs[0]); err != nil {
+	if len(errs) == 0 && !slices.ContainsFunc(out, func(lf limitFile) bool { return lf.level == 0 }) {
+		// No file in the process's own group: tell a missing group from one
+		// without limits (a stat only on this rare path keeps Open cheap).
+		var err error
+		for _, d := range h.Ways[0] {
+			e := fs.stat(d.Path)
+			if e == nil {
+				err = nil
+				break
+			}
+			if err == nil {
+				err = e
+			}
+		}
+		if err != nil {
 			part := "cpu"
 			if memory {
 				part = "memory"
@@ -196,6 +229,48 @@ func (r *Reader) open(h Hierarchy, memory bool) ([]limitFile, error) {
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// errAbsent is openWays' answer when the file exists through no way.
+var errAbsent = errors.New("no such file")
+
+// openWays opens the files names in one group directory, through the first
+// way that can open them all. A missing first file is no file (errAbsent)
+// if it is missing through every way; a missing companion file (the v1
+// period beside its quota) is an error. Any other failure (permission
+// denied, a file that is not a regular file) moves on to the next way and
+// is returned if no way works.
+func openWays(fs *fsys, ways []Dir, names []string) ([]handle, Dir, []string, error) {
+	var firstErr error
+	for _, w := range ways {
+		hs := make([]handle, 0, len(names))
+		paths := make([]string, 0, len(names))
+		var err error
+		for _, name := range names {
+			p := filepath.Join(w.Path, name)
+			var h handle
+			if h, err = fs.open(p); err != nil {
+				break
+			}
+			hs, paths = append(hs, h), append(paths, p)
+		}
+		if err == nil {
+			return hs, w, paths, nil
+		}
+		for _, h := range hs {
+			h.close()
+		}
+		if len(hs) == 0 && errors.Is(err, iofs.ErrNotExist) {
+			continue
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr == nil {
+		return nil, Dir{}, nil, errAbsent
+	}
+	return nil, Dir{}, nil, firstErr
 }
 
 // Files lists the files the reader has open, in the order they are read.
@@ -223,10 +298,15 @@ func (r *Reader) Close() {
 // lives only for one Read (Detect, or Init without a refresh loop) need not
 // call it.
 func (r *Reader) WatchMoves() {
-	if r.selfOK || r.selfPath == "" {
+	if r.selfOK || r.selfPath == "" || len(r.selfWas) >= len(r.buf) {
 		return
 	}
-	if h, err := openHandle(r.selfPath); err == nil {
+	fs, err := openFS(r.root)
+	if err != nil {
+		return
+	}
+	defer fs.close()
+	if h, err := fs.open(r.selfPath); err == nil {
 		r.self, r.selfOK = h, true
 	}
 }
@@ -249,6 +329,7 @@ func (r *Reader) moved() bool {
 func (r *Reader) Read() Limits {
 	var l Limits
 	defer func() { r.reads++ }()
+	r.memChanged = false
 	l.Stale = r.moved()
 	var stale bool
 	l.Memory, stale = readPart(r, r.mem, r.memErr, "a limit of 0 is not applied", (*Reader).readMem)
@@ -281,9 +362,11 @@ func readPart[T int64 | float64](r *Reader, files []limitFile, openErr error, ze
 		if lf.level == 0 {
 			p.Own = v
 		}
-		// Strictly less: on a tie the nearest group (read first) is named.
+		// Strictly less: on a tie the nearest group (read first) is named,
+		// and a hierarchical_memory_limit (read last) that only repeats a
+		// visible group's limit is not taken for a hidden ancestor's.
 		if p.Value == 0 || v < p.Value {
-			p.Value, p.Src, p.Level = v, lf.src, lf.level
+			p.Value, p.Src, p.Mount, p.Level = v, lf.src, lf.mount, lf.level
 		}
 	}
 	return p, false
@@ -305,20 +388,29 @@ func isIOErr(err error) bool {
 	return errors.As(err, &e)
 }
 
+// readAt reads the whole file into buf. A read that fills buf is an error:
+// the file may go on, and a number cut at the end of the buffer would be
+// read as another number.
 func readAt(f handle, buf []byte, path string) ([]byte, error) {
 	n, err := f.readAt0(buf)
 	if err != nil {
 		return nil, &ioError{fmt.Errorf("reading %s: %w", path, err)}
 	}
+	if n == len(buf) {
+		return nil, fmt.Errorf("%s: %d bytes or more, longer than the kernel writes it: refused rather than cut", path, n)
+	}
 	return buf[:n], nil
 }
 
 func (r *Reader) readMem(lf *limitFile) (int64, bool, error) {
-	if lf.every > 1 && lf.cached && r.reads%lf.every != 0 {
-		return lf.lastV, lf.lastOK, nil
+	if lf.every > 1 && !r.memChanged && r.reads%lf.every != lf.every-1 {
+		return lf.lastV, lf.lastOK, nil // not read yet: no limit from it
 	}
 	v, ok, err := r.readMemFile(lf)
-	lf.lastV, lf.lastOK, lf.cached = v, ok, err == nil
+	if lf.kind != kMemStat && r.reads > 0 && (err != nil || !lf.seen || v != lf.lastV || ok != lf.lastOK) {
+		r.memChanged = true
+	}
+	lf.lastV, lf.lastOK, lf.seen = v, ok, err == nil
 	return v, ok, err
 }
 
@@ -352,7 +444,7 @@ func (r *Reader) readCPU(lf *limitFile) (float64, bool, error) {
 	if lf.kind == kCPUMax {
 		v, ok, err := ParseCPUMax(b)
 		if err != nil {
-			return 0, false, fmt.Errorf("%s: %q: %w", lf.path, clip(strings.TrimSpace(string(b))), err)
+			return 0, false, fmt.Errorf("%s: %s: %w", lf.path, quote(bytes.TrimSpace(b), maxContentQuote), err)
 		}
 		return v, ok, nil
 	}
@@ -368,9 +460,4 @@ func (r *Reader) readCPU(lf *limitFile) (float64, bool, error) {
 		return 0, false, fmt.Errorf("%s: %w", filepath.Dir(lf.path), err)
 	}
 	return v, ok, nil
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }

@@ -1,9 +1,11 @@
 package cgroup
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -22,7 +24,7 @@ func copyFixture(t *testing.T, name string) string {
 	return dst
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
@@ -272,6 +274,153 @@ func TestReaderNoticesAMove(t *testing.T) {
 		l := rd.Read()
 		if want := i == 2*movedEvery; l.Stale != want {
 			t.Errorf("read %d: Stale = %v, want %v", i, l.Stale, want)
+		}
+	}
+}
+
+// TestReaderV1FollowsOwnLimitAtOnce: with the whole v1 hierarchy visible,
+// memory.stat is read only now and then, and its hierarchical_memory_limit
+// still holds a group's old limit after the group's own file changed. The
+// first Read after a raise or a removal must give the new value and name
+// the visible file that set it, whichever Read of the ten it falls on.
+func TestReaderV1FollowsOwnLimitAtOnce(t *testing.T) {
+	root := copyFixture(t, "v1-child-tighter")
+	batch := filepath.Join(root, "sys/fs/cgroup/memory/batch")
+	job := filepath.Join(batch, "job43")
+	stat, err := os.ReadFile(filepath.Join(job, "memory.stat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hier := regexp.MustCompile(`(?m)^hierarchical_memory_limit \d+$`)
+	const unlimited = 9223372036854771712
+	// set writes the limits of the group and its parent, and memory.stat
+	// as the kernel computes it from them.
+	set := func(own, parent int64) {
+		t.Helper()
+		writeFile(t, filepath.Join(job, "memory.limit_in_bytes"), strconv.FormatInt(own, 10)+"\n")
+		writeFile(t, filepath.Join(batch, "memory.limit_in_bytes"), strconv.FormatInt(parent, 10)+"\n")
+		writeFile(t, filepath.Join(job, "memory.stat"), hier.ReplaceAllString(string(stat), "hierarchical_memory_limit "+strconv.FormatInt(min(own, parent), 10)))
+	}
+	ownFile, parentFile := filepath.Join(job, "memory.limit_in_bytes"), filepath.Join(batch, "memory.limit_in_bytes")
+	steps := []struct {
+		own, parent int64
+		value       int64
+		src         string
+		level       int
+	}{
+		{256 << 20, unlimited, 256 << 20, ownFile, 0},
+		{512 << 20, unlimited, 512 << 20, ownFile, 0},    // raised
+		{-1, unlimited, 0, "", 0},                        // removed
+		{-1, 1 << 30, 1 << 30, parentFile, 1},            // the parent gets one
+		{256 << 20, 1 << 30, 256 << 20, ownFile, 0},      // the group gets one back
+		{unlimited, unlimited, 0, "", 0},                 // both removed
+		{128 << 20, 128 << 20, 128 << 20, ownFile, 0},    // a tie: the nearest group
+		{128 << 20, 64 << 20, 64 << 20, parentFile, 1},   // the parent lowered below
+		{unlimited, 64 << 20, 64 << 20, parentFile, 1},   // the group's removed, the parent's stays
+		{512 << 20, unlimited, 512 << 20, ownFile, 0},    // swapped
+		{unlimited, 512 << 20, 512 << 20, parentFile, 1}, // and back
+		{300 << 20, unlimited, 300 << 20, ownFile, 0},    //
+		{unlimited, unlimited, 0, "", 0},                 //
+	}
+	rd := openFixture(t, root)
+	// Each step is taken at a different Read of the ten (13 steps of 3
+	// Reads), so the change falls on every phase of memory.stat's cycle.
+	for i := 0; i < 3*len(steps); i++ {
+		s := steps[i/3]
+		if i%3 == 0 {
+			set(s.own, s.parent)
+		}
+		l := rd.Read()
+		if l.Memory.Err != nil || l.Memory.Value != s.value || l.Memory.Src != s.src || l.Memory.Level != s.level {
+			t.Errorf("read %d (step %d, %d after the change): %d from %q level %d (%v); want %d from %q level %d",
+				i, i/3, i%3, l.Memory.Value, l.Memory.Src, l.Memory.Level, l.Memory.Err, s.value, s.src, s.level)
+		}
+	}
+}
+
+// TestReaderRefusesAFullBuffer: a read that fills the reader's buffer may
+// have cut the file, and a number cut at the end is another number.
+func TestReaderRefusesAFullBuffer(t *testing.T) {
+	var r Reader
+	size := len(r.buf)
+	root := copyFixture(t, "k8s-v1") // a subtree mount: memory.stat read on every Read
+	rd := openFixture(t, root)
+	var memStat string
+	for _, f := range rd.Files() {
+		if strings.HasSuffix(f, "memory.stat") {
+			memStat = f
+		}
+	}
+	line := "hierarchical_memory_limit 268435456\n" // below the group's own 512 MiB
+	pad := func(n int) string {                     // n bytes of other memory.stat lines
+		s := strings.Repeat("total_cache 0\n", n/14+1)
+		return s[:n-1] + "\n"
+	}
+	tests := []struct {
+		name    string
+		content string
+		value   int64
+		err     string
+	}{
+		{"one byte under the buffer", pad(size-1-len(line)) + line, 256 << 20, ""},
+		{"exactly the buffer", pad(size-len(line)) + line, 0, fmt.Sprintf("%d bytes or more", size)},
+		{"one byte over the buffer", pad(size+1-len(line)) + line, 0, fmt.Sprintf("%d bytes or more", size)},
+		// "hierarchical_memory_limit 26" ends the buffer: without the
+		// check, a limit of 26 bytes
+		{"a limit cut at the buffer's end", pad(size-len(line)+8) + line, 0, "refused rather than cut"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			writeFile(t, memStat, tt.content)
+			l := rd.Read()
+			if tt.err == "" {
+				if l.Memory.Err != nil || l.Memory.Value != tt.value {
+					t.Errorf("Read = %+v, want %d", l.Memory, tt.value)
+				}
+				return
+			}
+			if l.Memory.Value != 0 || l.Memory.Err == nil || !strings.Contains(l.Memory.Err.Error(), tt.err) || !strings.Contains(l.Memory.Err.Error(), memStat) {
+				t.Errorf("Read = %+v, want an error naming %s and containing %q", l.Memory, memStat, tt.err)
+			}
+			if l.Stale {
+				t.Error("Stale set by a file too long")
+			}
+		})
+	}
+	// the same for a limit file and the v1 period, which has its own buffer
+	writeFile(t, memStat, line)
+	period := filepath.Join(root, "sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us")
+	writeFile(t, period, strings.Repeat("0", 64))
+	if l := rd.Read(); l.CPU.Err == nil || !strings.Contains(l.CPU.Err.Error(), period+": 64 bytes or more") {
+		t.Errorf("a 64-byte period: %+v", l.CPU)
+	}
+	writeFile(t, period, strings.Repeat(" ", 56)+"100000\n")
+	if l := rd.Read(); l.CPU.Err != nil || l.CPU.Value != 0.5 {
+		t.Errorf("a 63-byte period: %+v", l.CPU)
+	}
+}
+
+// TestReaderQuotesLittle: a file that is not a number is quoted in the
+// error, at most 32 bytes of it, printable.
+func TestReaderQuotesLittle(t *testing.T) {
+	root := copyFixture(t, "v2-child-tighter")
+	job := filepath.Join(root, "sys/fs/cgroup/batch.slice/job43.scope")
+	writeFile(t, filepath.Join(job, "memory.max"), "root:$6$saltsaltsaltsa$hashhashhashhashhashhashhashhash:19000:0:99999:7:::\n\x00\x1b[2J")
+	writeFile(t, filepath.Join(job, "cpu.max"), "\x1b[31mred 100000 and a great deal more text after it\n")
+	rd := openFixture(t, root)
+	l := rd.Read()
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{l.Memory.Err, `memory.max: "root:$6$saltsaltsaltsa$hashhashh"... is not a number`},
+		{l.CPU.Err, `cpu.max: "\x1b[31mred 100000 and a great deal"...: period: "100000 and a great deal more tex"... is not a number`},
+	} {
+		if c.err == nil || !strings.Contains(c.err.Error(), c.want) {
+			t.Errorf("error %v, want it to contain %s", c.err, c.want)
+		}
+		if c.err != nil && (strings.Contains(c.err.Error(), "hashhashhashhash") || strings.ContainsAny(c.err.Error(), "\x00\x1b")) {
+			t.Errorf("error %q quotes too much, or unprintable bytes", c.err)
 		}
 	}
 }
