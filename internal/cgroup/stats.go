@@ -78,8 +78,9 @@ type GroupEvents struct {
 }
 
 // Stats is the kernel's view of the process's memory group at one Read. It
-// is a plain value (no slices, maps or pointers besides constant strings)
-// that can be copied and kept as the previous reading.
+// is a plain value (no slices, maps or pointers; its strings are made at
+// OpenStats and never change) that can be copied and kept as the previous
+// reading.
 type Stats struct {
 	Version int // the memory controller's cgroup version: 1 or 2; 0 when it was not found
 

@@ -347,3 +347,56 @@ func BenchmarkStatsRead(b *testing.B) {
 		})
 	}
 }
+
+// TestStatsHostileFiles: a file one byte short of the buffer is read, one
+// that fills it is an error naming it, and /dev/zero in place of a file
+// ends at once with the part unavailable (an error from Read, or a reason
+// from OpenStats where symbolic links are not followed).
+func TestStatsHostileFiles(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "snap")
+	if err := os.CopyFS(root, os.DirFS(statsFixture("stats-v1-oom"))); err != nil {
+		t.Fatal(err)
+	}
+	job := filepath.Join(root, "sys/fs/cgroup/memory/batch/job7")
+	oom := filepath.Join(job, "memory.oom_control")
+	usage := filepath.Join(job, "memory.usage_in_bytes")
+	sr := openStats(t, root)
+	var s Stats
+
+	pad := func(n int) string { // "oom_kill 5\n" and unknown keys, n bytes in all
+		b := []byte("oom_kill 5\n")
+		for len(b) < n {
+			b = append(b, "x 0\n"...)
+		}
+		b = b[:n]
+		b[n-1] = '\n'
+		return string(b)
+	}
+	writeFile(t, oom, pad(len(sr.buf)-1))
+	if err := sr.Read(&s); err != nil || s.Group[0].OOMKill != 5 {
+		t.Errorf("a file of %d bytes: %v, %+v", len(sr.buf)-1, err, s.Group[0])
+	}
+	writeFile(t, oom, pad(len(sr.buf)))
+	if err := sr.Read(&s); !errMatches(err, oom+": longer than 1024 bytes") || s.Events.OK || s.Group[0].OK {
+		t.Errorf("a file of %d bytes: %v, %+v", len(sr.buf), err, s.Group[0])
+	}
+
+	if err := os.Remove(usage); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", usage); err != nil {
+		t.Fatal(err)
+	}
+	sr = openStats(t, root)
+	err := sr.Read(&s)
+	switch {
+	case s.Usage.OK:
+		t.Errorf("/dev/zero as %s read as %d", usage, s.Usage.Value)
+	case s.Usage.Reason == ReasonReadFailed:
+		if !errMatches(err, usage+": longer than") {
+			t.Errorf("/dev/zero: %v", err)
+		}
+	case !strings.Contains(s.Usage.Reason, usage):
+		t.Errorf("/dev/zero not opened, but the reason does not name it: %q", s.Usage.Reason)
+	}
+}
