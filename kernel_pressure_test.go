@@ -11,7 +11,7 @@ import (
 
 // stats builds a Stats: PSI full (avg10 in percent, total in µs; avg10 < 0
 // for no memory.pressure) and the groups' events.
-func stats(avg10 float64, total uint64, groups ...cgroup.GroupEvents) cgroup.Stats {
+func kstats(avg10 float64, total uint64, groups ...cgroup.GroupEvents) cgroup.Stats {
 	s := cgroup.Stats{Version: 2}
 	if avg10 >= 0 {
 		s.Memory.OK, s.Memory.HasFull = true, true
@@ -43,40 +43,40 @@ func TestKernelPressure(t *testing.T) {
 		signal    PressureSignal
 	}{
 		{"nothing read", cgroup.Stats{}, cgroup.Stats{}, time.Second, PressureNone, ""},
-		{"calm", stats(0, 100, ctr, pod), stats(0, 100, ctr, pod), time.Second, PressureNone, ""},
+		{"calm", kstats(0, 100, ctr, pod), kstats(0, 100, ctr, pod), time.Second, PressureNone, ""},
 
 		// PSI full
-		{"full avg10 just below", stats(0, 0), stats(9.99, 0), time.Second, PressureNone, ""},
-		{"full avg10 at the threshold", stats(0, 0), stats(10, 0), time.Second, PressureHigh, SignalPSIMemoryFull},
-		{"full avg10 on the first reading", cgroup.Stats{}, stats(35.5, 1e9), time.Second, PressureHigh, SignalPSIMemoryFull},
-		{"full avg10 high, no full line (HasFull false)", cgroup.Stats{}, func() cgroup.Stats { s := stats(50, 0); s.Memory.HasFull = false; return s }(), time.Second, PressureNone, ""},
-		{"no memory.pressure", stats(noPSI, 0), stats(noPSI, 0), time.Second, PressureNone, ""},
-		{"stall since the last tick: 100 ms of 1 s", stats(0, 5e6), stats(2, 5e6+100000), time.Second, PressureHigh, SignalPSIMemoryFull},
-		{"stall since the last tick: 99.999 ms of 1 s", stats(0, 5e6), stats(2, 5e6+99999), time.Second, PressureNone, ""},
-		{"stall over a slow tick: 3 s of 30 s, avg10 decayed", stats(0, 0), stats(1, 3e6), 30 * time.Second, PressureHigh, SignalPSIMemoryFull},
-		{"stall total, but no interval", stats(0, 0), stats(0, 3e6), 0, PressureNone, ""},
-		{"stall total, but no previous reading", stats(noPSI, 0), stats(0, 3e6), time.Second, PressureNone, ""},
-		{"total fell (the group was made anew)", stats(0, 9e6), stats(0, 1e6), time.Second, PressureNone, ""},
+		{"full avg10 just below", kstats(0, 0), kstats(9.99, 0), time.Second, PressureNone, ""},
+		{"full avg10 at the threshold", kstats(0, 0), kstats(10, 0), time.Second, PressureHigh, SignalPSIMemoryFull},
+		{"full avg10 on the first reading", cgroup.Stats{}, kstats(35.5, 1e9), time.Second, PressureHigh, SignalPSIMemoryFull},
+		{"full avg10 high, no full line (HasFull false)", cgroup.Stats{}, func() cgroup.Stats { s := kstats(50, 0); s.Memory.HasFull = false; return s }(), time.Second, PressureNone, ""},
+		{"no memory.pressure", kstats(noPSI, 0), kstats(noPSI, 0), time.Second, PressureNone, ""},
+		{"stall since the last tick: 100 ms of 1 s", kstats(0, 5e6), kstats(2, 5e6+100000), time.Second, PressureHigh, SignalPSIMemoryFull},
+		{"stall since the last tick: 99.999 ms of 1 s", kstats(0, 5e6), kstats(2, 5e6+99999), time.Second, PressureNone, ""},
+		{"stall over a slow tick: 3 s of 30 s, avg10 decayed", kstats(0, 0), kstats(1, 3e6), 30 * time.Second, PressureHigh, SignalPSIMemoryFull},
+		{"stall total, but no interval", kstats(0, 0), kstats(0, 3e6), 0, PressureNone, ""},
+		{"stall total, but no previous reading", kstats(noPSI, 0), kstats(0, 3e6), time.Second, PressureNone, ""},
+		{"total fell (the group was made anew)", kstats(0, 9e6), kstats(0, 1e6), time.Second, PressureNone, ""},
 
 		// memory events, v2
-		{"kills before this process started", cgroup.Stats{}, stats(0, 0, ctr, pod), time.Second, PressureNone, ""},
-		{"the pod's oom_kill rose", stats(0, 0, ctr, pod), stats(0, 0, ctr, podKilled), time.Second, PressureCritical, SignalOOMKill},
-		{"the group's own oom_kill rose", stats(0, 0, ctr, pod), stats(0, 0, ev(0, cgroup.MemoryEventCounts{OOMKill: 1}), pod), time.Second, PressureCritical, SignalOOMKill},
-		{"oom_kill over a PSI stall", stats(0, 0, ctr, pod), stats(80, 0, ctr, podKilled), time.Second, PressureCritical, SignalOOMKill},
-		{"oom_kill fell (the group was made anew)", stats(0, 0, ctr, podKilled), stats(0, 0, ctr, pod), time.Second, PressureNone, ""},
-		{"max rose", stats(0, 0, ctr, pod), stats(0, 0, ctr, ev(1, cgroup.MemoryEventCounts{Max: 50, OOM: 1, OOMKill: 1})), time.Second, PressureHigh, SignalMemoryEventsMax},
-		{"high rose", stats(0, 0, ctr), stats(0, 0, ev(0, cgroup.MemoryEventCounts{High: 3})), time.Second, PressureHigh, SignalMemoryEventsHigh},
-		{"high and max rose: max named", stats(0, 0, ctr), stats(0, 0, ev(0, cgroup.MemoryEventCounts{High: 3, Max: 1})), time.Second, PressureHigh, SignalMemoryEventsMax},
-		{"PSI and max: PSI named", stats(0, 0, ctr), stats(12, 0, ev(0, cgroup.MemoryEventCounts{Max: 1})), time.Second, PressureHigh, SignalPSIMemoryFull},
-		{"low and oom rose, nothing else: no level", stats(0, 0, ctr), stats(0, 0, ev(0, cgroup.MemoryEventCounts{Low: 9, OOM: 1})), time.Second, PressureNone, ""},
-		{"an ancestor not read before", stats(0, 0, ctr), stats(0, 0, ctr, podKilled), time.Second, PressureNone, ""},
-		{"a group read before, failing now", stats(0, 0, ctr, pod), stats(0, 0, ctr, func() cgroup.GroupEvents { g := podKilled; g.OK = false; return g }()), time.Second, PressureNone, ""},
-		{"the groups read changed (a new discovery)", stats(0, 0, ctr, pod), stats(0, 0, ctr, ev(2, cgroup.MemoryEventCounts{OOMKill: 7})), time.Second, PressureNone, ""},
+		{"kills before this process started", cgroup.Stats{}, kstats(0, 0, ctr, pod), time.Second, PressureNone, ""},
+		{"the pod's oom_kill rose", kstats(0, 0, ctr, pod), kstats(0, 0, ctr, podKilled), time.Second, PressureCritical, SignalOOMKill},
+		{"the group's own oom_kill rose", kstats(0, 0, ctr, pod), kstats(0, 0, ev(0, cgroup.MemoryEventCounts{OOMKill: 1}), pod), time.Second, PressureCritical, SignalOOMKill},
+		{"oom_kill over a PSI stall", kstats(0, 0, ctr, pod), kstats(80, 0, ctr, podKilled), time.Second, PressureCritical, SignalOOMKill},
+		{"oom_kill fell (the group was made anew)", kstats(0, 0, ctr, podKilled), kstats(0, 0, ctr, pod), time.Second, PressureNone, ""},
+		{"max rose", kstats(0, 0, ctr, pod), kstats(0, 0, ctr, ev(1, cgroup.MemoryEventCounts{Max: 50, OOM: 1, OOMKill: 1})), time.Second, PressureHigh, SignalMemoryEventsMax},
+		{"high rose", kstats(0, 0, ctr), kstats(0, 0, ev(0, cgroup.MemoryEventCounts{High: 3})), time.Second, PressureHigh, SignalMemoryEventsHigh},
+		{"high and max rose: max named", kstats(0, 0, ctr), kstats(0, 0, ev(0, cgroup.MemoryEventCounts{High: 3, Max: 1})), time.Second, PressureHigh, SignalMemoryEventsMax},
+		{"PSI and max: PSI named", kstats(0, 0, ctr), kstats(12, 0, ev(0, cgroup.MemoryEventCounts{Max: 1})), time.Second, PressureHigh, SignalPSIMemoryFull},
+		{"low and oom rose, nothing else: no level", kstats(0, 0, ctr), kstats(0, 0, ev(0, cgroup.MemoryEventCounts{Low: 9, OOM: 1})), time.Second, PressureNone, ""},
+		{"an ancestor not read before", kstats(0, 0, ctr), kstats(0, 0, ctr, podKilled), time.Second, PressureNone, ""},
+		{"a group read before, failing now", kstats(0, 0, ctr, pod), kstats(0, 0, ctr, func() cgroup.GroupEvents { g := podKilled; g.OK = false; return g }()), time.Second, PressureNone, ""},
+		{"the groups read changed (a new discovery)", kstats(0, 0, ctr, pod), kstats(0, 0, ctr, ev(2, cgroup.MemoryEventCounts{OOMKill: 7})), time.Second, PressureNone, ""},
 
 		// v1
-		{"v1 failcnt rose", stats(noPSI, 0, v1(0, 0, 10)), stats(noPSI, 0, v1(0, 0, 11)), time.Second, PressureHigh, SignalMemoryFailcnt},
-		{"v1 the parent's failcnt rose", stats(noPSI, 0, v1(0, 0, 0), v1(1, 0, 5)), stats(noPSI, 0, v1(0, 0, 0), v1(1, 0, 6)), time.Second, PressureHigh, SignalMemoryFailcnt},
-		{"v1 oom_kill rose", stats(noPSI, 0, v1(0, 2, 10)), stats(noPSI, 0, v1(0, 3, 90)), time.Second, PressureCritical, SignalOOMKill},
+		{"v1 failcnt rose", kstats(noPSI, 0, v1(0, 0, 10)), kstats(noPSI, 0, v1(0, 0, 11)), time.Second, PressureHigh, SignalMemoryFailcnt},
+		{"v1 the parent's failcnt rose", kstats(noPSI, 0, v1(0, 0, 0), v1(1, 0, 5)), kstats(noPSI, 0, v1(0, 0, 0), v1(1, 0, 6)), time.Second, PressureHigh, SignalMemoryFailcnt},
+		{"v1 oom_kill rose", kstats(noPSI, 0, v1(0, 2, 10)), kstats(noPSI, 0, v1(0, 3, 90)), time.Second, PressureCritical, SignalOOMKill},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,7 +92,7 @@ func TestKernelPressure(t *testing.T) {
 }
 
 func TestKernelPressureThreshold(t *testing.T) {
-	prev, cur := stats(0, 0), stats(4.5, 0)
+	prev, cur := kstats(0, 0), kstats(4.5, 0)
 	for _, tt := range []struct {
 		share float64
 		want  PressureLevel

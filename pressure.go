@@ -62,23 +62,20 @@ type PressureEvent struct {
 	LimiterEngaged bool          // the GC CPU limiter engaged within the window
 	Time           time.Time     // when it was measured; zero before the first measurement
 	// Signal names what set the level: SignalRuntime for the Go runtime's
-	// own metrics (GC CPU, memory in use), "" at PressureNone.
-	Signal string
+	// own metrics (GC CPU, memory in use), or one of the kernel's signals;
+	// "" at PressureNone.
+	Signal PressureSignal
 	// Stale is true when the loop no longer measures (it was stopped, or
 	// missed three refresh intervals): the values are the last it took.
 	Stale bool
 }
 
-// The signals that can set a pressure level (PressureEvent.Signal).
-const (
-	SignalRuntime = "runtime" // GC CPU and Go memory in use against GOMEMLIMIT, from runtime/metrics
-)
-
 // signals lists the Signal values, in the order the pressure cell stores
 // them; index 0 is none.
-var signals = [...]string{"", SignalRuntime}
+var signals = [...]PressureSignal{"", SignalRuntime, SignalPSIMemoryFull, SignalMemoryEventsHigh,
+	SignalMemoryEventsMax, SignalMemoryFailcnt, SignalOOMKill}
 
-func signalIndex(s string) int {
+func signalIndex(s PressureSignal) int {
 	for i, v := range signals {
 		if v == s {
 			return i

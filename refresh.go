@@ -219,7 +219,7 @@ func (o *owner) pressureChanged(ev PressureEvent) {
 	}
 	logLater(o.c.logger, level, "tune: "+ev.String(),
 		slog.String("pressure", ev.Level.String()), slog.String("previous_pressure", ev.Previous.String()),
-		slog.String("signal", ev.Signal), slog.Float64("gc_cpu_fraction", ev.GCCPUFraction),
+		slog.String("signal", string(ev.Signal)), slog.Float64("gc_cpu_fraction", ev.GCCPUFraction),
 		slog.Uint64("memory_in_use", ev.MemoryInUse), slog.Int64("gomemlimit", ev.GOMEMLIMIT))
 	if o.calls != nil {
 		o.calls.post(ev)

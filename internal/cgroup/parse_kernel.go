@@ -57,7 +57,7 @@ func ParsePSI(b []byte) (PSI, error) {
 			continue
 		}
 		if err := parsePSILine(rest, dst); err != nil {
-			return PSI{}, fmt.Errorf("line %d: %q: %w", n, clip(string(line)), err)
+			return PSI{}, fmt.Errorf("line %d: %s: %w", n, quote(line, maxContentQuote), err)
 		}
 	}
 	if !hasSome {
@@ -108,19 +108,19 @@ func parsePSILine(b []byte, l *PSILine) error {
 func parseDecimal(b []byte) (float64, error) {
 	ip, fp, point := bytes.Cut(b, []byte("."))
 	if len(ip) == 0 || len(ip) > 18 || point && (len(fp) == 0 || len(fp) > 18) {
-		return 0, fmt.Errorf("%q is not a decimal number", clip(string(b)))
+		return 0, fmt.Errorf("%s is not a decimal number", quote(b, maxContentQuote))
 	}
 	var whole, frac uint64
 	scale := 1.0
 	for _, c := range ip {
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%q is not a decimal number", clip(string(b)))
+			return 0, fmt.Errorf("%s is not a decimal number", quote(b, maxContentQuote))
 		}
 		whole = whole*10 + uint64(c-'0')
 	}
 	for _, c := range fp {
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%q is not a decimal number", clip(string(b)))
+			return 0, fmt.Errorf("%s is not a decimal number", quote(b, maxContentQuote))
 		}
 		frac = frac*10 + uint64(c-'0')
 		scale *= 10
@@ -218,11 +218,11 @@ func eachKeyValue(b []byte, f func(key []byte, v uint64)) error {
 	for n, line := range nonBlankLines(b) {
 		key, val, ok := bytes.Cut(line, []byte(" "))
 		if !ok || len(key) == 0 {
-			return fmt.Errorf("line %d: %q is not \"key number\"", n, clip(string(line)))
+			return fmt.Errorf("line %d: %s is not \"key number\"", n, quote(line, maxContentQuote))
 		}
 		v, err := parseCount(bytes.TrimSpace(val))
 		if err != nil {
-			return fmt.Errorf("line %d: %s: %w", n, clip(string(key)), err)
+			return fmt.Errorf("line %d: %s: %w", n, quote(key, maxContentQuote), err)
 		}
 		f(key, v)
 	}

@@ -142,6 +142,7 @@ type StatsReader struct {
 	reads       int    // how many times Read ran
 	peakV       uint64 // the peak as last read
 	peakOK      bool
+	fs          *fsys // while opening
 	buf         [1024]byte
 }
 
@@ -170,6 +171,15 @@ func (l *Layout) OpenStats() *StatsReader {
 	}
 	r.version, r.dirs = h.Version, h.Dirs
 	group := h.Dirs[0]
+	fs, err := openFS(l.Root)
+	if err != nil {
+		why := "opening the root: " + err.Error()
+		r.psiWhy = [3]string{why, why, why}
+		r.eventsWhy, r.usageWhy, r.peakWhy = why, why, why
+		return r
+	}
+	r.fs = fs
+	defer func() { fs.close(); r.fs = nil }()
 
 	if h.Version == 1 {
 		r.psiWhy = [3]string{reasonV1PSI, reasonV1PSI, reasonV1PSI}
@@ -225,7 +235,7 @@ const reasonV1PSI = "cgroup v1 has no per-group pressure files (PSI needs cgroup
 // openFile opens path, or says why it cannot be read: absent (with what
 // that usually means, old), or failing to open.
 func (r *StatsReader) openFile(path, old string) (statFile, string) {
-	f, err := openHandle(path)
+	f, err := r.fs.open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		why := "no " + path
 		if old != "" {
@@ -262,7 +272,7 @@ func (r *StatsReader) limited(dir string, version int) bool {
 		names = []string{"memory.limit_in_bytes"}
 	}
 	for _, name := range names {
-		f, err := openHandle(filepath.Join(dir, name))
+		f, err := r.fs.open(filepath.Join(dir, name))
 		if err != nil {
 			continue
 		}

@@ -377,7 +377,7 @@ func TestStatsHostileFiles(t *testing.T) {
 		t.Errorf("a file of %d bytes: %v, %+v", len(sr.buf)-1, err, s.Group[0])
 	}
 	writeFile(t, oom, pad(len(sr.buf)))
-	if err := sr.Read(&s); !errMatches(err, oom+": longer than 1024 bytes") || s.Events.OK || s.Group[0].OK {
+	if err := sr.Read(&s); !errMatches(err, oom+": 1024 bytes or more") || s.Events.OK || s.Group[0].OK {
 		t.Errorf("a file of %d bytes: %v, %+v", len(sr.buf), err, s.Group[0])
 	}
 
