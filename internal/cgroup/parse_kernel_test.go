@@ -25,7 +25,7 @@ func TestParsePSI(t *testing.T) {
 		{"only full", "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", PSI{}, `no "some" line`},
 		{"empty", "", PSI{}, `no "some" line`},
 		{"/dev/zero", "\x00\x00\x00\x00", PSI{}, `no "some" line`},
-		{"no total", "some avg10=0.00 avg60=0.00 avg300=0.00\n", PSI{}, "line 1: \"some avg10=0.00 avg60=0.00 avg300=0.00\": avg10 or total missing"},
+		{"no total", "some avg10=0.00 avg60=0.00 avg300=0.00\n", PSI{}, `line 1: "some avg10=0.00 avg60=0.00 avg30"...: avg10 or total missing`},
 		{"bad total", "some avg10=0.00 total=-1\n", PSI{}, "line 1: \"some avg10=0.00 total=-1\": -1 is negative"},
 		{"bad average", "some avg10=1,5 total=1\n", PSI{}, `"1,5" is not a decimal number`},
 		{"average without digits after the point", "some avg10=1. total=1\n", PSI{}, `"1." is not a decimal number`},
@@ -61,11 +61,11 @@ func TestParseMemoryEvents(t *testing.T) {
 		{"big counter", "max 9223372036854775807", MemoryEventCounts{Max: 1<<63 - 1}, ""},
 		{"empty", "", MemoryEventCounts{}, ""},
 		{"blank lines", "\n\nmax 1\n\n", MemoryEventCounts{Max: 1}, ""},
-		{"not a number", "low 0\nhigh x\n", MemoryEventCounts{}, `line 2: high: "x" is not a number`},
+		{"not a number", "low 0\nhigh x\n", MemoryEventCounts{}, `line 2: "high": "x" is not a number`},
 		{"no value", "oom_kill\n", MemoryEventCounts{}, `line 1: "oom_kill" is not "key number"`},
-		{"negative", "max -3\n", MemoryEventCounts{}, "line 1: max: -3 is negative"},
+		{"negative", "max -3\n", MemoryEventCounts{}, `line 1: "max": -3 is negative`},
 		{"leading space", " max 3\n", MemoryEventCounts{}, `line 1: " max 3" is not "key number"`},
-		{"two values", "max 3 4\n", MemoryEventCounts{}, `line 1: max: "3 4" is not a number`},
+		{"two values", "max 3 4\n", MemoryEventCounts{}, `line 1: "max": "3 4" is not a number`},
 		{"/dev/zero", "\x00\x00\x00", MemoryEventCounts{}, `is not "key number"`},
 	}
 	for _, tt := range tests {
@@ -91,7 +91,7 @@ func TestParseOOMControl(t *testing.T) {
 		{"4.13 and later", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", OOMControl{OOMKill: 3, HasOOMKill: true}, ""},
 		{"before 4.13", "oom_kill_disable 0\nunder_oom 1\n", OOMControl{UnderOOM: true}, ""},
 		{"OOM killer off, waiting", "oom_kill_disable 1\nunder_oom 1\noom_kill 0\n", OOMControl{KillDisable: true, UnderOOM: true, HasOOMKill: true}, ""},
-		{"bad", "oom_kill_disable 0\nunder_oom yes\n", OOMControl{}, `line 2: under_oom: "yes" is not a number`},
+		{"bad", "oom_kill_disable 0\nunder_oom yes\n", OOMControl{}, `line 2: "under_oom": "yes" is not a number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

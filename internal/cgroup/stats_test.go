@@ -237,7 +237,7 @@ func TestStatsRereadsOpenFiles(t *testing.T) {
 			func(s Stats) bool {
 				return !s.Memory.OK && s.Memory.Reason == ReasonReadFailed && s.Memory.PSI == PSI{} && s.CPU.OK && s.Events.OK && s.Usage.OK
 			}},
-		{filepath.Join(pod, "memory.events"), "oom_kill many\n", filepath.Join(pod, "memory.events") + `: line 1: oom_kill: "many" is not a number`,
+		{filepath.Join(pod, "memory.events"), "oom_kill many\n", filepath.Join(pod, "memory.events") + `: line 1: "oom_kill": "many" is not a number`,
 			func(s Stats) bool {
 				g0, ok0 := s.EventsAt(0)
 				_, ok1 := s.EventsAt(1)
@@ -284,7 +284,7 @@ func TestStatsRereadsOpenFiles(t *testing.T) {
 	// Read until it reads well
 	writeFile(t, peak, strings.Repeat("9", 1<<20))
 	readUntil("a huge peak file", func(err error, s Stats) bool {
-		return errMatches(err, "memory.peak: longer than 1024 bytes") && !s.Peak.OK && s.Peak.Value == 0
+		return errMatches(err, "memory.peak: 1024 bytes or more") && !s.Peak.OK && s.Peak.Value == 0
 	})
 	writeFile(t, peak, "602653184\n")
 	if err := sr.Read(&s); err != nil || !s.Peak.OK || s.Peak.Value != 602653184 {
