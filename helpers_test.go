@@ -2,7 +2,6 @@ package tune_test
 
 import (
 	"os"
-	"sync"
 	"testing"
 
 	"github.com/runtimehooks/tune/internal/cgrouptest"
@@ -14,23 +13,8 @@ func cleanEnv() []string {
 	return cgrouptest.ChildEnv("GOTUNE_CRASH_FILE=off")
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// binDir is one temporary directory for the programs the tests build,
-// removed by TestMain.
-func binDir() (string, error) {
-	binOnce.Do(func() { binPath, binErr = os.MkdirTemp("", "tune-test-bin-") })
-	return binPath, binErr
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(binPath)
-	}
+	cgrouptest.RemoveBuilds()
 	os.Exit(code)
 }
