@@ -1,9 +1,15 @@
-// Package cgrouptest makes real cgroup v1 groups for tests, beneath the test
-// process's own groups (read from /proc/self/cgroup), and always removes them.
+// Package cgrouptest makes real cgroup groups for tests, beneath the test
+// process's own groups (read from /proc/self/cgroup), and always removes
+// them: in the v1 memory and cpu hierarchies where they are mounted (this
+// hybrid CI host, the VM lane's v1 guest), else in the cgroup v2 hierarchy
+// (the lane's v2 guest).
 //
 // New skips the test when groups cannot be made here (not root, no writable
-// v1 memory and cpu hierarchies), and fails it instead when
-// GOTUNE_TEST_REQUIRE_CGROUPS=1, as CI sets.
+// hierarchy with the memory and cpu controllers), and fails it instead when
+// GOTUNE_TEST_REQUIRE_CGROUPS=1, as CI sets. Needs skips a case this host
+// cannot make (cgroup v2, more CPUs) and fails it in the lane's guests.
+// Build gives the tests the programs they run, built ahead of time in the
+// guests, which have no Go toolchain.
 package cgrouptest
 
 import (

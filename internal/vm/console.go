@@ -38,6 +38,9 @@ type Result struct {
 	Pass       bool // the program exited with status 0
 	Code       int
 	Start, End float64 // guest uptime in seconds
+	// Output is every other console line printed while the step ran: its
+	// output (a workload's result lines, say) and any kernel message.
+	Output []string
 	// Tests are the `go test -v` verdict lines the step printed, in order.
 	Tests []Test
 }
@@ -58,8 +61,8 @@ var verdictRE = regexp.MustCompile(`^( *)--- (PASS|FAIL|SKIP): (\S+) \(([0-9]+\.
 // out-of-order or malformed marker line is an error naming its line, and
 // so is a console that ends before DONE (the guest did not finish). A step
 // that failed is not an error here: its Result says so. Lines that are
-// not markers (kernel messages, the programs' output) are kept only as
-// far as they are `go test -v` verdicts of a step.
+// not markers (kernel messages, the programs' output) are kept with the
+// step they came in, as `go test -v` verdicts or as output.
 func Parse(console []byte, steps []string) (Run, error) {
 	var (
 		run    Run
@@ -77,9 +80,14 @@ func Parse(console []byte, steps []string) (Run, error) {
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if !strings.Contains(line, markPrefix) {
-			if m := verdictRE.FindStringSubmatch(line); m != nil && cur != nil {
+			if cur == nil {
+				continue
+			}
+			if m := verdictRE.FindStringSubmatch(line); m != nil {
 				secs, _ := strconv.ParseFloat(m[4], 64)
 				cur.Tests = append(cur.Tests, Test{Name: m[3], Status: m[2], Seconds: secs, Depth: len(m[1]) / 4})
+			} else {
+				cur.Output = append(cur.Output, line)
 			}
 			continue
 		}

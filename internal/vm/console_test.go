@@ -127,6 +127,9 @@ func TestParse(t *testing.T) {
 	if got := r.Results[0].Tests; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("verdicts %+v, want %+v", got, want)
 	}
+	if out := r.Results[0].Output; len(out) != 0 {
+		t.Errorf("step a's output: %q, want none besides its verdicts", out)
+	}
 	if res := r.Results[1]; res.Pass || res.Code != 1 || !res.Ended || res.Start != 5.1 || res.End != 6.2 {
 		t.Errorf("step b: %+v", res)
 	}

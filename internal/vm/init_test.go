@@ -67,7 +67,7 @@ func TestInitSteps(t *testing.T) {
 	script := initFuncs +
 		"echo \"" + markBooted + " $(up)\"\n" +
 		stepLine(Step{Name: "ok", Dir: dir, Env: []string{"WHO=it's me"},
-			Args: []string{"sh", "-c", `[ "$WHO" = "it's me" ] && [ "$PWD" = "$1" ] && echo '--- PASS: TestOK (0.01s)'`, "sh", dir}}) + "\n" +
+			Args: []string{"sh", "-c", `[ "$WHO" = "it's me" ] && [ "$PWD" = "$1" ] && echo '{"ops":1}' && echo '--- PASS: TestOK (0.01s)'`, "sh", dir}}) + "\n" +
 		stepLine(Step{Name: "exit3", Dir: "/", Args: []string{"sh", "-c", "exit 3"}}) + "\n" +
 		stepLine(Step{Name: "nodir", Dir: filepath.Join(dir, "missing"), Args: []string{"true"}}) + "\n" +
 		"echo \"" + markDone + " 3 $(up)\"\n"
@@ -79,7 +79,8 @@ func TestInitSteps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if res := r.Results[0]; !res.Pass || len(res.Tests) != 1 || res.CheckTests([]string{"TestOK"}) != nil {
+	if res := r.Results[0]; !res.Pass || len(res.Tests) != 1 || res.CheckTests([]string{"TestOK"}) != nil ||
+		len(res.Output) != 1 || res.Output[0] != `{"ops":1}` {
 		t.Errorf("step ok: %+v\n%s", res, out)
 	}
 	if res := r.Results[1]; res.Pass || res.Code != 3 {

@@ -9,7 +9,7 @@
 // test, a skipped test, a guest that did not finish in time, a console it
 // cannot parse.
 //
-//	go run ./internal/vm/lane [-guests v2,v1] [-cpus 4] [-timeout 5m] [-keep DIR]
+//	go run ./internal/vm/lane [-guests v2,v1] [-cpus 4] [-timeout 4m] [-keep DIR]
 //
 // With tools missing (qemu-system-x86, busybox-static) it skips, exit 0,
 // unless GOTUNE_TEST_REQUIRE_CGROUPS=1 makes that a failure, as in CI.
@@ -69,8 +69,10 @@ func main() {
 	guests := flag.String("guests", "v2,v1", "the guests to boot, in order: v1 and v2")
 	cpus := flag.Int("cpus", 4, "CPUs of each guest (more than this machine's 2, for TestWatchAncestorQuota)")
 	memory := flag.Int("memory", 1024, "memory of each guest in MiB")
-	timeout := flag.Duration("timeout", 5*time.Minute, "each guest must have powered off by then")
-	testTimeout := flag.Duration("test.timeout", 3*time.Minute, "each test binary's -test.timeout in the guest")
+	// A guest takes 30 to 55 s here: the limits leave room for a loaded
+	// machine and keep a hung lane within CI's 10-minute budget.
+	timeout := flag.Duration("timeout", 4*time.Minute, "each guest must have powered off by then")
+	testTimeout := flag.Duration("test.timeout", 2*time.Minute, "each test binary's -test.timeout in the guest")
 	keep := flag.String("keep", "", "keep the consoles, the initramfs and the binaries in `DIR`")
 	cache := flag.String("cache", "", "where the kernel is cached (default: the user cache directory's tune-vm)")
 	flag.Parse()
