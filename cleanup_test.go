@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
 // resetShutdown forgets registered hooks and an earlier Shutdown, so each
@@ -163,10 +164,7 @@ func TestShutdownSignals(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGTERM on Windows")
 	}
-	bin := filepath.Join(t.TempDir(), "shutdowner")
-	if out, err := exec.Command("go", "build", "-o", bin, "./internal/testprog/shutdowner").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := cgrouptest.Build(t, "./internal/testprog/shutdowner")
 	tests := []struct {
 		name       string
 		mode       string         // the shutdowner's argument

@@ -49,23 +49,8 @@ func waitOutput(t *testing.T, out *syncBuffer, want string, within time.Duration
 	return true
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// binDir is one temporary directory for the programs the tests build,
-// removed by TestMain.
-func binDir() (string, error) {
-	binOnce.Do(func() { binPath, binErr = os.MkdirTemp("", "tune-test-bin-") })
-	return binPath, binErr
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(binPath)
-	}
+	cgrouptest.RemoveBuilds()
 	os.Exit(code)
 }

@@ -14,17 +14,19 @@ import (
 	"github.com/runtimehooks/tune"
 )
 
-// watchLine is one line of `tune -watch`: the limits and what is in effect.
-// Its keys follow the report's: null means none.
+// watchLine is one line of `tune -watch`: the limits, what is in effect and
+// tune's last action on it. Its keys follow the report's: null means none.
 type watchLine struct {
 	Time   time.Time `json:"time"`
 	Memory struct {
-		Limit      *int64 `json:"limit_bytes"`
-		GOMEMLIMIT *int64 `json:"gomemlimit_bytes"`
+		Limit      *int64      `json:"limit_bytes"`
+		GOMEMLIMIT *int64      `json:"gomemlimit_bytes"`
+		Action     tune.Action `json:"action"` // as in the report: set, restored, unchanged
 	} `json:"memory"`
 	CPU struct {
-		Quota      *float64 `json:"quota_cores"`
-		GOMAXPROCS int      `json:"gomaxprocs"`
+		Quota      *float64    `json:"quota_cores"`
+		GOMAXPROCS int         `json:"gomaxprocs"`
+		Action     tune.Action `json:"action"` // as in the report: set, runtime (handed back), unchanged
 	} `json:"cpu"`
 	Pressure struct {
 		Level          tune.PressureLevel `json:"level"`
@@ -36,10 +38,11 @@ type watchLine struct {
 
 // watchState is what a change is: a new line is printed when it differs.
 type watchState struct {
-	limit, gomemlimit int64
-	quota             float64
-	gomaxprocs        int
-	level             tune.PressureLevel
+	limit, gomemlimit    int64
+	quota                float64
+	gomaxprocs           int
+	memAction, cpuAction tune.Action
+	level                tune.PressureLevel
 }
 
 func snapshot() (watchState, watchLine) {
@@ -47,6 +50,7 @@ func snapshot() (watchState, watchLine) {
 	s := watchState{
 		limit: rep.Memory.Limit, gomemlimit: debug.SetMemoryLimit(-1),
 		quota: rep.CPU.Quota, gomaxprocs: runtime.GOMAXPROCS(0), level: p.Level,
+		memAction: rep.Memory.Action, cpuAction: rep.CPU.Action,
 	}
 	var l watchLine
 	l.Time = time.Now().UTC()
@@ -60,6 +64,7 @@ func snapshot() (watchState, watchLine) {
 		l.CPU.Quota = &s.quota
 	}
 	l.CPU.GOMAXPROCS = s.gomaxprocs
+	l.Memory.Action, l.CPU.Action = s.memAction, s.cpuAction
 	l.Pressure.Level, l.Pressure.GCCPUFraction = p.Level, p.GCCPUFraction
 	l.Pressure.MemoryInUse, l.Pressure.LimiterEngaged = p.MemoryInUse, p.LimiterEngaged
 	return s, l

@@ -5,8 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os/exec"
-	"path/filepath"
+	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -17,6 +16,12 @@ import (
 
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	cgrouptest.RemoveBuilds()
+	os.Exit(code)
+}
 
 // TestServer builds the example server, runs it inside a real cgroup with
 // a 256 MiB memory limit and a 1.5-CPU quota, checks what /metrics,
@@ -30,11 +35,7 @@ func TestServer(t *testing.T) {
 	g.SetMemory(t, limit)
 	g.SetCPU(t, 150000, 100000)
 
-	bin := filepath.Join(t.TempDir(), "server")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := g.Command(bin, "-addr", "127.0.0.1:0")
+	cmd := g.Command(cgrouptest.Build(t, "."), "-addr", "127.0.0.1:0")
 	cmd.Env = append(cmd.Environ(), "GOTUNE_CRASH_FILE=off")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
