@@ -105,7 +105,8 @@ func initLocked(opts Options) (Report, error) {
 		applyLocked(&rep)
 		rep.Applied = true
 	}
-	if err := initCrash(c); err != nil {
+	crashLines, err := initCrash(c.crashFile)
+	if err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, limitErrs(lim)...)
@@ -120,6 +121,9 @@ func initLocked(opts Options) (Report, error) {
 	state.report, state.inited = rep, true
 
 	c.logger.Info(rep.String())
+	for _, ln := range crashLines {
+		ln.writeTo(c.logger)
+	}
 	for _, e := range rep.errs {
 		c.logger.Warn("tune: " + e.Error())
 	}
