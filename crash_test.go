@@ -477,6 +477,30 @@ func TestCrashMissingDirectory(t *testing.T) {
 	noFile(t, filepath.Join(base, "nonexistent"))
 }
 
+// TestCrashShutdown: a clean end through Shutdown leaves no crash file
+// behind, and a crash after Shutdown goes to stderr only.
+func TestCrashShutdown(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"shutdown", "shutdown-panic"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(t.TempDir(), "app.crash")
+			run := runCrasher(t, nil, mode, file)
+			want := map[string]int{"shutdown": 0, "shutdown-panic": 2}[mode]
+			if run.code != want {
+				t.Fatalf("exit status %d, want %d; stderr:\n%s", run.code, want, run.stderr)
+			}
+			noFile(t, file)
+			if mode == "shutdown-panic" && !strings.Contains(run.stderr, "panic: crasher: boom after Shutdown") {
+				t.Errorf("the panic is not on stderr:\n%s", run.stderr)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 0 {
+				t.Errorf("left behind: %v", entries)
+			}
+		})
+	}
+}
+
 // TestCrashLinesOutsideLock: the crash lines are written with no lock of
 // the crash output held, so a handler that asks tune for the previous
 // crash (it takes that lock) does not deadlock Init.
