@@ -38,6 +38,12 @@ type dependency struct {
 	ReplaceVersion string `json:"replace_version,omitempty"`
 }
 
+// modifiedLabel is the value of gotune_build_info's modified label:
+// "true" or "false" as the build recorded it.
+func (v buildVersion) modifiedLabel() string {
+	return strconv.FormatBool(v.Modified)
+}
+
 const modifiedWarning = "built from a modified source tree: this binary matches no commit"
 
 // readBuild reads the build information once. Missing parts (no VCS data,
