@@ -491,11 +491,7 @@ func createCrashFile(path, hdr string) (*os.File, error) {
 		return fail(fmt.Errorf("write %s: %w", tmp, err))
 	}
 	if err := os.Link(tmp, path); err != nil {
-		var le *os.LinkError
 		if errors.Is(err, os.ErrExist) {
-			return fail(err)
-		}
-		if !errors.As(err, &le) {
 			return fail(err)
 		}
 		// A file system without hard links: rename, after one more look.
