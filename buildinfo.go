@@ -19,7 +19,7 @@ type buildVersion struct {
 	Version      string       `json:"version"`
 	Revision     string       `json:"revision"`
 	Time         string       `json:"time"`
-	Modified     bool         `json:"modified"`
+	Modified     *bool        `json:"modified"` // nil (null) when the build did not record it
 	GoVersion    string       `json:"go_version"`
 	GOOS         string       `json:"goos"`
 	GOARCH       string       `json:"goarch"`
@@ -38,10 +38,21 @@ type dependency struct {
 	ReplaceVersion string `json:"replace_version,omitempty"`
 }
 
+// modifiedLabel is the value of gotune_build_info's modified label:
+// "true" or "false" as the build recorded it, "" (the same as no label to
+// Prometheus) when the binary carries no VCS data: unknown is not false.
+func (v buildVersion) modifiedLabel() string {
+	if v.Modified == nil {
+		return ""
+	}
+	return strconv.FormatBool(*v.Modified)
+}
+
 const modifiedWarning = "built from a modified source tree: this binary matches no commit"
 
 // readBuild reads the build information once. Missing parts (no VCS data,
-// as with -buildvcs=false, go run or go test) are empty, never an error.
+// as with -buildvcs=false, go run or go test) are empty (Modified nil),
+// never an error.
 var readBuild = sync.OnceValues(func() (buildVersion, []dependency) {
 	v := buildVersion{
 		GoVersion: runtime.Version(),
@@ -64,7 +75,9 @@ var readBuild = sync.OnceValues(func() (buildVersion, []dependency) {
 		case "vcs.time":
 			v.Time = s.Value
 		case "vcs.modified":
-			v.Modified, _ = strconv.ParseBool(s.Value)
+			if m, err := strconv.ParseBool(s.Value); err == nil {
+				v.Modified = &m
+			}
 		case "GOOS":
 			v.GOOS = s.Value
 		case "GOARCH":
@@ -75,7 +88,7 @@ var readBuild = sync.OnceValues(func() (buildVersion, []dependency) {
 			v.CgoEnabled = s.Value == "1"
 		}
 	}
-	if v.Modified {
+	if v.Modified != nil && *v.Modified {
 		v.Warning = modifiedWarning
 		slog.Warn("tune: this binary was "+modifiedWarning, "revision", v.Revision)
 	}
@@ -112,7 +125,8 @@ func WithDependencies() VersionOption {
 // which build is running, as JSON read once from debug.ReadBuildInfo:
 // path, version, revision, time (the commit time), modified, go_version,
 // goos, goarch, compiler and cgo_enabled. Parts the binary does not carry
-// (VCS data under -buildvcs=false, go run or go test) are empty. When the
+// (VCS data under -buildvcs=false, go run or go test) are empty, and
+// modified is then null: unknown, not false. When the
 // binary was built from a modified tree, a warning field says so (and one
 // Warn line is logged). Build flags, -ldflags and the environment are never
 // served. Other methods get 405 Method Not Allowed.

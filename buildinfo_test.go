@@ -22,7 +22,7 @@ type versionDoc struct {
 	Version      string `json:"version"`
 	Revision     string `json:"revision"`
 	Time         string `json:"time"`
-	Modified     bool   `json:"modified"`
+	Modified     *bool  `json:"modified"`
 	GoVersion    string `json:"go_version"`
 	GOOS         string `json:"goos"`
 	GOARCH       string `json:"goarch"`
@@ -92,13 +92,16 @@ func TestVersionHandlerMethods(t *testing.T) {
 }
 
 // TestVersionHandlerTestBinary: a test binary carries no VCS data, which
-// gives empty values, not an error.
+// gives empty values, not an error, and modified null: unknown, not false.
 func TestVersionHandlerTestBinary(t *testing.T) {
 	rec := httptest.NewRecorder()
 	tune.VersionHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/version", nil))
 	d, raw := decodeVersion(t, rec.Body.Bytes())
-	if d.Revision != "" || d.Time != "" || d.Modified || d.Warning != "" {
+	if d.Revision != "" || d.Time != "" || d.Modified != nil || d.Warning != "" {
 		t.Errorf("VCS fields of a test binary: %+v, want empty", d)
+	}
+	if m, ok := raw["modified"]; !ok || m != nil {
+		t.Errorf("modified = %v (present %v), want null:\n%s", m, ok, rec.Body.String())
 	}
 	if d.GoVersion != runtime.Version() || d.GOOS != runtime.GOOS || d.GOARCH != runtime.GOARCH || d.Compiler != runtime.Compiler {
 		t.Errorf("toolchain fields %+v, want %s %s/%s %s", d, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.Compiler)
@@ -175,10 +178,14 @@ func TestVersionHandlerBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	build := func(name string) string {
+	build := func(name string, vcs ...string) string {
 		t.Helper()
 		out := filepath.Join(bin, name)
-		run("go", "build", "-buildvcs=true", "-ldflags", "-X main.secret=hunter2", "-o", out, ".")
+		buildvcs := "-buildvcs=true"
+		if len(vcs) > 0 {
+			buildvcs = vcs[0]
+		}
+		run("go", "build", buildvcs, "-ldflags", "-X main.secret=hunter2", "-o", out, ".")
 		return out
 	}
 	exe := func(path string, arg string) (stdout, stderr string) {
@@ -204,7 +211,7 @@ func TestVersionHandlerBuild(t *testing.T) {
 	out, stderr := exe(clean, "version")
 	d, raw := decodeVersion(t, []byte(out))
 	vt, err := time.Parse(time.RFC3339, d.Time)
-	if d.Path != "example.com/versiontest" || d.Revision != head || err != nil || !vt.Equal(commitTime) || d.Modified || d.Warning != "" {
+	if d.Path != "example.com/versiontest" || d.Revision != head || err != nil || !vt.Equal(commitTime) || d.Modified == nil || *d.Modified || d.Warning != "" {
 		t.Errorf("clean build: %+v; want path example.com/versiontest, revision %s, time %s, not modified, no warning", d, head, commitTime)
 	}
 	if d.GoVersion != runtime.Version() || d.GOOS != runtime.GOOS || d.GOARCH != runtime.GOARCH || d.Compiler != "gc" {
@@ -238,7 +245,7 @@ func TestVersionHandlerBuild(t *testing.T) {
 	dirty := build("dirty")
 	out, stderr = exe(dirty, "version")
 	d, _ = decodeVersion(t, []byte(out))
-	if !d.Modified || d.Warning == "" || d.Revision != head {
+	if d.Modified == nil || !*d.Modified || d.Warning == "" || d.Revision != head {
 		t.Errorf("dirty build: %+v; want modified with a warning, revision %s", d, head)
 	}
 	if n := strings.Count(stderr, "WARN"); n != 1 || !strings.Contains(stderr, "modified") {
@@ -247,6 +254,18 @@ func TestVersionHandlerBuild(t *testing.T) {
 	metricsOut, _ = exe(dirty, "metrics")
 	if !strings.Contains(metricsOut, `modified="true"`) {
 		t.Errorf("dirty build: gotune_build_info not modified=\"true\":\n%s", grepLines(metricsOut, "gotune_build_info"))
+	}
+
+	// No VCS data at all: modified is unknown, which must not read as false.
+	novcs := build("novcs", "-buildvcs=false")
+	out, stderr = exe(novcs, "version")
+	_, raw = decodeVersion(t, []byte(out))
+	if m := raw["modified"]; m != nil || raw["revision"] != "" || strings.Contains(stderr, "WARN") {
+		t.Errorf("build without VCS data: modified %v, revision %v, want null and \"\":\n%s\n%s", m, raw["revision"], out, stderr)
+	}
+	metricsOut, _ = exe(novcs, "metrics")
+	if info := grepLines(metricsOut, "gotune_build_info{"); info == "" || strings.Contains(info, `modified="false"`) || strings.Contains(info, `modified="true"`) {
+		t.Errorf("build without VCS data: gotune_build_info must not say modified true or false:\n%s", info)
 	}
 }
 

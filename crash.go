@@ -3,29 +3,51 @@ package tune
 // Crash output: Init points debug.SetCrashOutput at a file, so that the
 // report of an unrecovered panic or a fatal error survives the process.
 //
+// What tune counts as its own crash file: a regular file (not a symbolic
+// link, directory, device or pipe) with one link, owned by the process's
+// user, whose first line is tune's header ("tune crash file: pid=…
+// exe="…" …"). tune reads, rotates, rewrites or removes only such a file.
+// Anything else at the path is left byte for byte as it was (content,
+// mode, owner, times), and Init returns an error, logged at Warn, naming
+// the path; the program then runs without a crash file.
+//
 // The life of one crash file, at path P:
 //
+//   - The default P is <os.TempDir()>/<executable name>-<hash>.crash, the
+//     hash being 8 hex digits of the executable's path: two programs with
+//     the same name never share a file. At the default path, a crash file
+//     whose header names another executable is not this program's (refused,
+//     left as it is). A path set by Options.CrashFile or GOTUNE_CRASH_FILE
+//     belongs to whoever is given it: a crash found there is reported
+//     whichever executable wrote it, and Crash.Executable says which.
 //   - Init takes an exclusive lock on P (flock; none on Windows). If
 //     another live process holds it, this one uses P.pid<N> instead, N being
 //     its pid, so two processes never write into each other's file.
 //   - If P holds more than a header line, the previous run crashed: P is
 //     renamed to P.1 (P.1 to P.2, P.2 to P.3; older ones are dropped), the
-//     crash is logged once at Error level and kept for PreviousCrash. A file
-//     that holds only the header is a run that ended without crashing: it is
-//     reused.
-//   - One header line is written (pid, executable, start time, build
-//     version and revision), then the runtime is told to mirror its crash
-//     output to the file.
+//     crash is logged once at Error level and kept for PreviousCrash. A slot
+//     that holds something other than a crash file of tune's (a directory,
+//     say) is left alone, and the report that would have moved into it is
+//     dropped instead. A file that holds only the header is a run that
+//     ended without crashing: it is reused.
+//   - A new P is written as a temporary file holding the header and then
+//     linked into place, so P never exists without its header.
+//   - The runtime is told to mirror its crash output to the file.
+//   - Shutdown (endCrash) switches the crash output off and removes the
+//     file when it holds only the header: a clean end leaves nothing.
 //
-// The file is created 0600 (directories 0700), a symbolic link at P is
-// refused (O_NOFOLLOW) and a file there owned by another user too.
+// tune creates the file 0600 and never its directories; a missing
+// directory is an error naming it. A crash file of tune's found with a
+// wider mode is narrowed to 0600.
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,6 +55,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -48,8 +71,12 @@ type Crash struct {
 	Text string
 	// Time is when the report was written.
 	Time time.Time
-	// Path is where the report is now: the crash file's name plus ".1".
+	// Path is where the report is now: the crash file's name plus ".1",
+	// or "" when it could not be kept (see the Warn line Init logged).
 	Path string
+	// Executable is the path of the program that crashed, as the report's
+	// header recorded it.
+	Executable string
 }
 
 // PreviousCrash returns the crash report an earlier run left in the crash
@@ -64,7 +91,9 @@ func PreviousCrash() (Crash, bool) {
 	return *crash.prev, true
 }
 
-// crash is the crash output Init has wired.
+// crash is the crash output Init has wired: the one registry of it, with
+// its own lock, which guards nothing but these fields and is never held
+// while user code runs.
 var crash struct {
 	mu     sync.Mutex
 	want   string   // the path asked for (absolute), "" when off
@@ -77,139 +106,460 @@ var crash struct {
 const (
 	headerPrefix = "tune crash file:"
 	maxCrashText = 1 << 20
+	maxHeader    = 16 << 10 // longer than any header tune writes
 	keepCrashes  = 3
 )
 
 // errLocked says another live process holds the crash file.
 var errLocked = errors.New("locked by another process")
 
-// initCrash wires the crash output as c says: to c.crashFile, or the
-// default path when it is "", or nowhere when it is "off". Init calls it on
-// every call, also under GOTUNE=off (crash output is not a limit). On an
-// error the earlier crash output, if any, stays in place.
-func initCrash(c config) error {
-	setLeakLogger(c.logger)
+// initCrash wires the crash output to crashFile (Options.CrashFile or
+// GOTUNE_CRASH_FILE), the default path when it is "", or nowhere when it
+// is "off". Init calls it on every call, also under GOTUNE=off (crash
+// output is not a limit). It writes no log line: it returns the lines for
+// its caller to write once no lock is held. On an error the earlier crash
+// output, if any, stays in place; the error names the path and says the
+// program goes on without (or with its earlier) crash file.
+func initCrash(crashFile string) ([]logLine, error) {
 	crash.mu.Lock()
 	defer crash.mu.Unlock()
 
-	want, err := crashPath(c.crashFile)
+	exe := executable()
+	want, isDefault, err := crashPath(crashFile, exe)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if want == "" {
-		if crash.file != nil {
-			debug.SetCrashOutput(nil, debug.CrashOptions{})
-			retire(crash.file, crash.path, crash.header)
-			crash.file, crash.want, crash.path = nil, "", ""
-		}
-		return nil
+		closeCrashLocked()
+		return nil, nil
 	}
 	if want == crash.want && crash.file != nil {
-		return nil // already writing there
+		return nil, nil // already writing there
 	}
 
-	f, path, hdr, prev, err := openCrash(want, time.Now())
-	if err != nil {
-		return fmt.Errorf("crash file %s: %w", want, err)
+	owner := ""
+	if isDefault {
+		owner = exe
 	}
-	if err := debug.SetCrashOutput(f, debug.CrashOptions{}); err != nil {
-		f.Close()
-		return fmt.Errorf("crash file %s: %w", path, err)
+	o, err := openCrash(want, owner, header(exe, time.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("crash file %s: %w", want, err)
+	}
+	if err := debug.SetCrashOutput(o.f, debug.CrashOptions{}); err != nil {
+		retire(o.f, o.path, o.header)
+		return nil, fmt.Errorf("crash file %s: %w", o.path, err)
 	}
 	if crash.file != nil {
 		retire(crash.file, crash.path, crash.header)
 	}
-	crash.file, crash.want, crash.path, crash.header = f, want, path, hdr
-	if path != want {
-		c.logger.Info("tune: crash file in use by another process; using this process's own", "file", want, "using", path)
+	crash.file, crash.want, crash.path, crash.header = o.f, want, o.path, o.header
+	lines := o.notes
+	if o.path != want {
+		lines = append(lines, logLine{level: slog.LevelInfo, msg: "tune: crash file in use by another process; using this process's own",
+			attrs: []slog.Attr{slog.String("file", want), slog.String("using", o.path)}})
 	}
-	if prev != nil {
-		crash.prev = prev
-		c.logger.Error("tune: the previous run crashed", "message", prev.Message, "file", prev.Path, "crashed_at", prev.Time)
+	if p := o.prev; p != nil {
+		crash.prev = p
+		lines = append(lines, logLine{level: slog.LevelError, msg: "tune: the previous run crashed",
+			attrs: []slog.Attr{slog.String("message", p.Message), slog.String("file", p.Path),
+				slog.Time("crashed_at", p.Time), slog.String("executable", p.Executable)}})
 	}
-	return nil
+	return lines, nil
 }
 
-// crashPath turns the configured value into an absolute path, "" for off.
-func crashPath(v string) (string, error) {
+// crashFileInUse returns the path of the crash file the crash output goes
+// to, or "" when there is none.
+func crashFileInUse() string {
+	crash.mu.Lock()
+	defer crash.mu.Unlock()
+	return crash.path
+}
+
+// endCrash switches the crash output off and removes the crash file if it
+// holds only its header: Shutdown calls it last, so that a clean end
+// leaves no file behind. A crash after it goes to stderr only, until a
+// later Init wires a crash file again.
+func endCrash() {
+	crash.mu.Lock()
+	defer crash.mu.Unlock()
+	closeCrashLocked()
+}
+
+// closeCrashLocked switches the crash output off; crash.mu is held.
+func closeCrashLocked() {
+	if crash.file == nil {
+		return
+	}
+	debug.SetCrashOutput(nil, debug.CrashOptions{})
+	retire(crash.file, crash.path, crash.header)
+	crash.file, crash.want, crash.path, crash.header = nil, "", "", 0
+}
+
+// crashPath turns the configured value into an absolute path, "" for off,
+// and says whether it is the default one.
+func crashPath(v, exe string) (path string, isDefault bool, err error) {
 	switch {
 	case strings.EqualFold(v, "off"):
-		return "", nil
+		return "", false, nil
 	case v == "":
-		return filepath.Join(os.TempDir(), programName()+".crash"), nil
+		return filepath.Join(os.TempDir(), defaultCrashName(exe)), true, nil
 	}
 	p, err := filepath.Abs(v)
 	if err != nil {
-		return "", fmt.Errorf("crash file %q: %w", v, err)
+		return "", false, fmt.Errorf("crash file %q: %w", v, err)
 	}
-	return p, nil
+	return p, false, nil
 }
 
-func programName() string {
+// defaultCrashName is <executable name>-<8 hex digits of a hash of its
+// path>.crash: the name says which program it is for, and two programs
+// with the same name in different directories get different files.
+func defaultCrashName(exe string) string {
+	h := fnv.New32a()
+	io.WriteString(h, exe)
+	return fmt.Sprintf("%s-%08x.crash", filepath.Base(exe), h.Sum32())
+}
+
+// executable is the running program's path, as the crash file's header
+// records it.
+func executable() string {
 	if exe, err := os.Executable(); err == nil {
-		return filepath.Base(exe)
+		return exe
 	}
 	if len(os.Args) > 0 && os.Args[0] != "" {
-		return filepath.Base(os.Args[0])
+		return os.Args[0]
 	}
 	return "go-program"
 }
 
+// opened is a crash file that openCrash made ready.
+type opened struct {
+	f      *os.File
+	path   string
+	header int64
+	prev   *Crash
+	notes  []logLine // for the caller to log
+}
+
 // openCrash opens and locks the crash file at want, or at want.pid<N> when
 // another process holds want, deals with what an earlier run left there
-// and writes the header. It returns the file, its path, the header's
-// length and the previous crash, if any.
-func openCrash(want string, now time.Time) (*os.File, string, int64, *Crash, error) {
-	if err := os.MkdirAll(filepath.Dir(want), 0o700); err != nil {
-		return nil, "", 0, nil, err
-	}
+// and makes sure the file holds exactly hdr. With owner set (the default
+// path), a file whose header names another executable is refused.
+func openCrash(want, owner, hdr string) (opened, error) {
 	path := want
-	f, prev, err := takeCrashFile(path)
+	o, err := takeCrashFile(path, owner, hdr)
 	if errors.Is(err, errLocked) {
 		path = want + ".pid" + strconv.Itoa(os.Getpid())
-		f, prev, err = takeCrashFile(path)
+		o, err = takeCrashFile(path, owner, hdr)
 		if errors.Is(err, errLocked) {
 			err = fmt.Errorf("%s and %s are both locked by other processes", want, path)
 		}
 	}
 	if err != nil {
-		return nil, "", 0, nil, err
+		return opened{}, err
 	}
 	if path == want {
-		sweepStale(want)
+		sweepStale(want, owner != "")
 	}
-	hdr := header(now)
-	if _, err := f.WriteString(hdr); err != nil {
-		f.Close()
-		return nil, "", 0, nil, fmt.Errorf("write %s: %w", path, err)
-	}
-	return f, path, int64(len(hdr)), prev, nil
+	return o, nil
 }
 
-// sweepStale removes the want.pid<N> files of processes that have ended
-// without crashing (nothing in them but the header), so that they do not
-// pile up. Those of live processes are locked and left alone, and so are
-// crash reports.
-func sweepStale(want string) {
+// takeCrashFile makes path this process's crash file, holding hdr and
+// locked. A new file is created with hdr in it; one of tune's with only a
+// header is rewritten; one holding an earlier run's crash is rotated away
+// and a new one made.
+func takeCrashFile(path, owner, hdr string) (opened, error) {
+	o := opened{path: path, header: int64(len(hdr))}
+	f, err := openExisting(path, owner)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = createCrashFile(path, hdr)
+		if errors.Is(err, os.ErrExist) {
+			// Another process made it first: take it as an existing one.
+			f, err = openExisting(path, owner)
+		} else if err == nil {
+			o.f = f
+			return o, nil
+		}
+	}
+	if err != nil {
+		return opened{}, err
+	}
+
+	prev, err := readCrash(f, path)
+	if err != nil {
+		f.Close()
+		return opened{}, err
+	}
+	if prev == nil {
+		if err := rewrite(f, hdr); err != nil {
+			f.Close()
+			return opened{}, err
+		}
+		o.f = f
+		return o, nil
+	}
+
+	// The previous run crashed: move its report aside, keeping the lock on
+	// it until the new file is ours.
+	kept, notes := rotate(path)
+	o.notes, o.prev = notes, prev
+	if !kept {
+		// The report could not be moved: it is dropped, the file reused.
+		prev.Path = ""
+		if err := rewrite(f, hdr); err != nil {
+			f.Close()
+			return opened{}, err
+		}
+		o.f = f
+		return o, nil
+	}
+	defer f.Close()
+	prev.Path = path + ".1"
+	nf, err := createCrashFile(path, hdr)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			err = fmt.Errorf("%s: %w", path, errLocked) // another process won the race
+		}
+		return opened{}, err
+	}
+	o.f = nf
+	return o, nil
+}
+
+// openExisting opens the crash file of tune's at path and locks it. It
+// returns an error wrapping os.ErrNotExist when there is nothing at path,
+// errLocked when another process holds it, and an error naming path for
+// anything that is not tune's crash file (nothing is changed then). With
+// owner set, a header naming another executable is refused too.
+func openExisting(path, owner string) (*os.File, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkExisting(path, fi); err != nil {
+		return nil, err
+	}
+	f, err := openNoFollow(path, os.O_RDWR)
+	if err != nil {
+		if isSymlinkErr(err) {
+			return nil, fmt.Errorf("%s is a symbolic link: not following it", path)
+		}
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
+	ffi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkExisting(path, ffi); err != nil {
+		return nil, err
+	}
+	if !os.SameFile(fi, ffi) {
+		return nil, fmt.Errorf("%s: replaced while being opened: %w", path, errLocked)
+	}
+	// The lock comes before the header is read: a file another process is
+	// writing its header into is locked by it.
+	if err := lockFile(f); err != nil {
+		if errors.Is(err, errLocked) {
+			return nil, fmt.Errorf("%s: %w", path, errLocked)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	// Another process may have rotated or removed the file between the
+	// open and the lock: then the lock is on a file nobody reads.
+	if cur, err := os.Lstat(path); err != nil || !os.SameFile(ffi, cur) {
+		return nil, fmt.Errorf("%s: replaced while being opened: %w", path, errLocked)
+	}
+	exe, err := readHeader(f, path)
+	if err != nil {
+		return nil, err
+	}
+	if owner != "" && exe != owner {
+		return nil, fmt.Errorf("%s is the crash file of another program (%s): left as it is", path, exe)
+	}
+	if ffi.Mode().Perm() != 0o600 {
+		if err := f.Chmod(0o600); err != nil {
+			return nil, fmt.Errorf("chmod %s: %w", path, err)
+		}
+	}
+	ok = true
+	return f, nil
+}
+
+// checkExisting refuses what must not be used as a crash file, from what
+// Lstat or Stat says of it.
+func checkExisting(path string, fi os.FileInfo) error {
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link: not following it", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file (%s): left as it is", path, fileType(fi.Mode()))
+	}
+	if n := linkCount(fi); n != 1 {
+		return fmt.Errorf("%s has %d hard links (a crash file tune wrote has one): left as it is", path, n)
+	}
+	return checkOwner(path, fi)
+}
+
+// fileType names the type of a file that is not a regular one.
+func fileType(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeCharDevice != 0:
+		return "character device"
+	case m&os.ModeDevice != 0:
+		return "block device"
+	}
+	return "irregular file"
+}
+
+// readHeader reads the first line of f, which must be tune's header, and
+// returns the executable it names. Nothing of the file's content goes
+// into the error: it may be anything (a configuration with a password).
+func readHeader(f *os.File, path string) (string, error) {
+	buf := make([]byte, maxHeader)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	line, _, _ := bytes.Cut(buf[:n], []byte("\n"))
+	if !bytes.HasPrefix(line, []byte(headerPrefix)) {
+		return "", fmt.Errorf("%s does not start with tune's header line, so tune did not write it: left as it is", path)
+	}
+	return headerExe(string(line)), nil
+}
+
+// headerExe returns the exe="…" field of a header line, "" if it has none.
+func headerExe(line string) string {
+	_, rest, ok := strings.Cut(line, ` exe=`)
+	if !ok {
+		return ""
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return ""
+	}
+	exe, _ := strconv.Unquote(q)
+	return exe
+}
+
+// isCrashFile reports whether path holds a crash file of tune's (any
+// executable's) that is not in use: only such a file may be replaced or
+// removed by rotation and sweeping.
+func isCrashFile(path string) bool {
+	f, err := openExisting(path, "")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// createCrashFile makes a new crash file at path holding hdr, locked. The
+// file is written under a temporary name and then linked into place, so
+// that nobody sees it without its header. It fails with os.ErrExist when
+// something is at path already. tune creates the file, never its
+// directories.
+func createCrashFile(path, hdr string) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	f, err := os.CreateTemp(dir, base+".new*") // 0600, O_EXCL
+	if err != nil {
+		return nil, createErr(path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) (*os.File, error) {
+		os.Remove(tmp)
+		f.Close()
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		return fail(fmt.Errorf("lock %s: %w", tmp, err))
+	}
+	if _, err := f.WriteString(hdr); err != nil {
+		return fail(fmt.Errorf("write %s: %w", tmp, err))
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fail(err)
+		}
+		// A file system without hard links: rename, after one more look.
+		if _, err := os.Lstat(path); err == nil {
+			return fail(fmt.Errorf("%s: %w", path, os.ErrExist))
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fail(fmt.Errorf("rename %s: %w", tmp, err))
+		}
+	} else {
+		os.Remove(tmp)
+	}
+	return f, nil
+}
+
+// createErr says why a crash file could not be created, and what to do.
+func createErr(path string, err error) error {
+	dir := filepath.Dir(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if _, e := os.Lstat(dir); errors.Is(e, os.ErrNotExist) {
+			return fmt.Errorf("directory %s does not exist (tune creates the crash file, never its directories)", dir)
+		}
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("cannot create %s: %s is on a read-only file system; set GOTUNE_CRASH_FILE to a writable path, or GOTUNE_CRASH_FILE=off to go without a crash file", path, dir)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("cannot create %s: %w; set GOTUNE_CRASH_FILE to a writable path, or GOTUNE_CRASH_FILE=off to go without a crash file", path, err)
+	}
+	return fmt.Errorf("cannot create %s: %w", path, err)
+}
+
+// rewrite empties f (a crash file of tune's, locked) and writes hdr.
+func rewrite(f *os.File, hdr string) error {
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate %s: %w", f.Name(), err)
+	}
+	if _, err := f.WriteAt([]byte(hdr), 0); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	_, err := f.Seek(int64(len(hdr)), io.SeekStart)
+	return err
+}
+
+// sweepStale removes the crash files of processes that have ended without
+// crashing (nothing in them but the header), so that they do not pile up:
+// want's want.pid<N> files and leftover temporary files, and with
+// siblings (the default path) the default-named files of other
+// executables with the same name (a program run by go run or go test has a
+// new path every time). Files in use are locked and left alone, and so
+// are crash reports and anything that is not a crash file of tune's.
+func sweepStale(want string, siblings bool) {
 	dir, base := filepath.Split(want)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
+	sibling := strings.TrimSuffix(base, filepath.Ext(base))
+	if i := strings.LastIndexByte(sibling, '-'); i >= 0 {
+		sibling = sibling[:i+1]
+	}
 	for _, e := range entries {
-		pid, ok := strings.CutPrefix(e.Name(), base+".pid")
-		if !ok || pid == "" || strings.Trim(pid, "0123456789") != "" {
+		name := e.Name()
+		if name == base || !isStaleName(name, base, sibling, siblings) {
 			continue
 		}
-		p := filepath.Join(dir, e.Name())
-		f, err := openLocked(p, false)
+		p := filepath.Join(dir, name)
+		f, err := openExisting(p, "")
 		if err != nil {
-			continue
-		}
-		// An empty file may be one a live process has just created and not
-		// yet locked; one with a header only is from a process that ended.
-		if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
-			f.Close()
 			continue
 		}
 		if c, err := readCrash(f, p); err == nil && c == nil {
@@ -219,102 +569,24 @@ func sweepStale(want string) {
 	}
 }
 
-// takeCrashFile opens and locks path. When it holds an earlier run's
-// crash, it rotates it away and starts a new file at path; when it holds
-// only a header, it empties it. The file returned is empty, positioned at
-// its start.
-func takeCrashFile(path string) (*os.File, *Crash, error) {
-	f, err := openLocked(path, false)
-	if err != nil {
-		return nil, nil, err
+// isStaleName reports whether name may be a leftover of want's: base.pid<N>,
+// base.new<random>, or with siblings <sibling><8 hex digits>.crash.
+func isStaleName(name, base, sibling string, siblings bool) bool {
+	if pid, ok := strings.CutPrefix(name, base+".pid"); ok {
+		return pid != "" && strings.Trim(pid, "0123456789") == ""
 	}
-	prev, err := readCrash(f, path)
-	if err == nil && prev == nil {
-		err = truncate(f)
+	if _, ok := strings.CutPrefix(name, base+".new"); ok {
+		return true
 	}
-	if err != nil || prev == nil {
-		if err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-		return f, nil, nil
+	if !siblings {
+		return false
 	}
-	// The previous run crashed: move its report aside, keeping the lock on
-	// it until the new file is ours.
-	defer f.Close()
-	if err := rotate(path); err != nil {
-		return nil, nil, err
+	h, ok := strings.CutPrefix(name, sibling)
+	if !ok {
+		return false
 	}
-	prev.Path = path + ".1"
-	nf, err := openLocked(path, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	return nf, prev, nil
-}
-
-// openLocked opens path for writing without following a symbolic link,
-// creating it 0600 (exclusively when excl), and takes the lock on it.
-func openLocked(path string, excl bool) (*os.File, error) {
-	if fi, err := os.Lstat(path); err == nil {
-		if err := checkExisting(path, fi); err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	flag := os.O_RDWR | os.O_CREATE
-	if excl {
-		flag |= os.O_EXCL
-	}
-	f, err := openNoFollow(path, flag)
-	if err != nil {
-		if excl && errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("%s: %w", path, errLocked) // another process won the race
-		}
-		if isSymlinkErr(err) {
-			return nil, fmt.Errorf("%s is a symbolic link: not following it", path)
-		}
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err == nil {
-		err = checkExisting(path, fi)
-	}
-	if err == nil && fi.Mode().Perm() != 0o600 {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = lockFile(f)
-		if errors.Is(err, errLocked) {
-			err = fmt.Errorf("%s: %w", path, errLocked)
-		} else if err != nil {
-			err = fmt.Errorf("lock %s: %w", path, err)
-		}
-	}
-	if err == nil {
-		// Another process may have rotated or removed the file between
-		// the open and the lock: then the lock is on a file nobody reads.
-		if cur, e := os.Lstat(path); e != nil || !os.SameFile(fi, cur) {
-			err = fmt.Errorf("%s: replaced while being opened: %w", path, errLocked)
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// checkExisting refuses what must not be used as a crash file.
-func checkExisting(path string, fi os.FileInfo) error {
-	switch {
-	case fi.Mode()&os.ModeSymlink != 0:
-		return fmt.Errorf("%s is a symbolic link: not following it", path)
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
-	}
-	return checkOwner(path, fi)
+	h, ok = strings.CutSuffix(h, ".crash")
+	return ok && len(h) == 8 && strings.Trim(h, "0123456789abcdef") == ""
 }
 
 // readCrash reads f and returns the crash it holds, or nil when it holds
@@ -324,21 +596,11 @@ func readCrash(f *os.File, path string) (*Crash, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() == 0 {
-		return nil, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxCrashText+1))
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, maxCrashText+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	body := b
-	if bytes.HasPrefix(body, []byte(headerPrefix)) {
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			body = body[i+1:]
-		} else {
-			body = nil
-		}
-	}
+	first, body, _ := bytes.Cut(b, []byte("\n"))
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, nil
 	}
@@ -346,7 +608,7 @@ func readCrash(f *os.File, path string) (*Crash, error) {
 	if len(b) > maxCrashText {
 		text = string(b[:maxCrashText]) + "\n[cut at 1 MiB: the whole report is in the file]\n"
 	}
-	return &Crash{Message: crashMessage(body), Text: text, Time: fi.ModTime()}, nil
+	return &Crash{Message: crashMessage(body), Text: text, Time: fi.ModTime(), Executable: headerExe(string(first))}, nil
 }
 
 // crashMessage picks the report's most telling line: a panic, a fatal
@@ -399,31 +661,53 @@ func isSignalLine(line string) bool {
 	return true
 }
 
-// rotate renames path to path.1, shifting older reports up to path.3.
-func rotate(path string) error {
-	for i := keepCrashes - 1; i >= 1; i-- {
-		err := os.Rename(path+"."+strconv.Itoa(i), path+"."+strconv.Itoa(i+1))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+// rotate moves the crash report at path to path.1, shifting older ones up
+// to path.3 (the one there is replaced). A slot holding anything but a
+// crash file of tune's, one that cannot be replaced, is left as it is; the
+// report that would have moved into it is dropped instead, so rotation
+// never fails because of what sits in a slot. kept says whether the
+// report at path is now at path.1; the notes say what was dropped.
+func rotate(path string) (kept bool, notes []logLine) {
+	slot := func(i int) string {
+		if i == 0 {
+			return path
+		}
+		return path + "." + strconv.Itoa(i)
+	}
+	usable := func(p string) bool {
+		_, err := os.Lstat(p)
+		return errors.Is(err, os.ErrNotExist) || (err == nil && isCrashFile(p))
+	}
+	drop := func(p, why string) {
+		notes = append(notes, logLine{level: slog.LevelWarn, msg: "tune: crash report dropped: " + why,
+			attrs: []slog.Attr{slog.String("file", p)}})
+	}
+	for i := keepCrashes; i >= 1; i-- {
+		src, dst := slot(i-1), slot(i)
+		if i > 1 && !isCrashFile(src) {
+			continue // nothing of tune's to move
+		}
+		if usable(dst) {
+			if err := os.Rename(src, dst); err == nil {
+				continue
+			} else if i == 1 {
+				drop(src, fmt.Sprintf("it could not be moved to %s: %v", dst, err))
+				return false, notes
+			}
+		} else if i == 1 {
+			drop(src, dst+" is not a crash file of tune's, and is left as it is; the report is logged and returned by PreviousCrash only")
+			return false, notes
+		}
+		// src cannot move up: it is the oldest report left, and goes.
+		if err := os.Remove(src); err == nil {
+			drop(src, dst+" could not take it (not a crash file of tune's, left as it is)")
 		}
 	}
-	return os.Rename(path, path+".1")
-}
-
-func truncate(f *os.File) error {
-	if err := f.Truncate(0); err != nil {
-		return fmt.Errorf("truncate %s: %w", f.Name(), err)
-	}
-	_, err := f.Seek(0, io.SeekStart)
-	return err
+	return true, notes
 }
 
 // header is the crash file's first line.
-func header(now time.Time) string {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = programName()
-	}
+func header(exe string, now time.Time) string {
 	version, revision, modified := "unknown", "unknown", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" {

@@ -1,8 +1,13 @@
 package tune
 
 import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // crashSamples are report bodies (after the header) as the runtime writes
@@ -49,4 +54,149 @@ func FuzzCrashMessage(f *testing.F) {
 			t.Fatalf("message %q is not from the text %q", got, body)
 		}
 	})
+}
+
+// TestCrashFileInUse: the accessor the start line uses names the file the
+// crash output goes to, the default one by default (the executable's
+// name and a hash of its path), and "" once it is off.
+func TestCrashFileInUse(t *testing.T) {
+	t.Cleanup(func() { initCrash("off") })
+	if _, err := initCrash(""); err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	want := filepath.Join(os.TempDir(), defaultCrashName(exe))
+	if got := crashFileInUse(); got != want {
+		t.Errorf("crashFileInUse() = %q, want %q", got, want)
+	}
+	if !strings.HasPrefix(filepath.Base(want), filepath.Base(exe)+"-") {
+		t.Errorf("default name %q does not start with the executable's name", want)
+	}
+	endCrash()
+	if got := crashFileInUse(); got != "" {
+		t.Errorf("after endCrash, crashFileInUse() = %q, want \"\"", got)
+	}
+	noFile(t, want)
+}
+
+// TestInitCrashLines: initCrash logs nothing itself; it returns the Error
+// line about the previous crash for its caller to write.
+func TestInitCrashLines(t *testing.T) {
+	t.Cleanup(func() { initCrash("off") })
+	file := filepath.Join(t.TempDir(), "app.crash")
+	os.WriteFile(file, []byte(headerPrefix+" pid=1 exe=\"/bin/x\"\npanic: boom\n"), 0o600)
+	lines, err := initCrash(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 || lines[0].level != slog.LevelError || lines[0].msg != "tune: the previous run crashed" {
+		t.Fatalf("lines = %+v, want one Error line about the crash", lines)
+	}
+	attrs := map[string]string{}
+	for _, a := range lines[0].attrs {
+		attrs[a.Key] = a.Value.String()
+	}
+	if attrs["message"] != "panic: boom" || attrs["file"] != file+".1" || attrs["executable"] != "/bin/x" {
+		t.Errorf("attributes %v", attrs)
+	}
+}
+
+func TestDefaultCrashName(t *testing.T) {
+	a, b := defaultCrashName("/srv/o1/server"), defaultCrashName("/srv/o2/server")
+	if a == b || !strings.HasPrefix(a, "server-") || !strings.HasSuffix(a, ".crash") || len(a) != len("server-01234567.crash") {
+		t.Errorf("defaultCrashName gave %q and %q: want server-<8 hex>.crash, different", a, b)
+	}
+	if a != defaultCrashName("/srv/o1/server") {
+		t.Error("defaultCrashName is not stable")
+	}
+}
+
+func TestIsStaleName(t *testing.T) {
+	const base, sibling = "server-0123abcd.crash", "server-"
+	for _, tt := range []struct {
+		name     string
+		siblings bool
+		want     bool
+	}{
+		{"server-0123abcd.crash.pid42", false, true},
+		{"server-0123abcd.crash.pid", false, false},
+		{"server-0123abcd.crash.pid4x", false, false},
+		{"server-0123abcd.crash.new12345", false, true},
+		{"server-0123abcd.crash.1", true, false},
+		{"server-89abcdef.crash", true, true},
+		{"server-89abcdef.crash", false, false},
+		{"server-89abcdeg.crash", true, false},
+		{"server-89abcdef0.crash", true, false},
+		{"server-89abcdef.crash.1", true, false},
+		{"other-89abcdef.crash", true, false},
+	} {
+		if got := isStaleName(tt.name, base, sibling, tt.siblings); got != tt.want {
+			t.Errorf("isStaleName(%q, siblings %v) = %v, want %v", tt.name, tt.siblings, got, tt.want)
+		}
+	}
+}
+
+func TestFileType(t *testing.T) {
+	fi, err := os.Stat(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m, want := range map[os.FileMode]string{
+		fi.Mode():                          "directory",
+		os.ModeDir | os.ModeSticky | 0o777: "directory",
+		os.ModeNamedPipe:                   "named pipe",
+		os.ModeSocket:                      "socket",
+		os.ModeDevice | os.ModeCharDevice:  "character device",
+		os.ModeDevice:                      "block device",
+		os.ModeIrregular:                   "irregular file",
+	} {
+		if got := fileType(m); got != want {
+			t.Errorf("fileType(%v) = %q, want %q", m, got, want)
+		}
+	}
+}
+
+var headerSamples = []struct{ line, exe string }{
+	{`tune crash file: pid=7 exe="/srv/app" start=2026-01-01T00:00:00Z version=v1 revision=abc go=go1.26`, "/srv/app"},
+	{`tune crash file: pid=7 exe="/srv/a b\"c" start=x`, `/srv/a b"c`},
+	{`tune crash file: pid=7`, ""},
+	{`tune crash file: pid=7 exe="/unterminated`, ""},
+	{`tune crash file: pid=7 exe=/not/quoted`, ""},
+}
+
+func TestHeaderExe(t *testing.T) {
+	for _, tt := range headerSamples {
+		if got := headerExe(tt.line); got != tt.exe {
+			t.Errorf("headerExe(%q) = %q, want %q", tt.line, got, tt.exe)
+		}
+	}
+	now := time.Now()
+	for _, exe := range []string{"/srv/app", "/tmp/go-build1/b001/exe/main", `C:\a "b"\x.exe`, "/\xff/odd"} {
+		line, _, _ := strings.Cut(header(exe, now), "\n")
+		if got := headerExe(line); got != exe {
+			t.Errorf("headerExe(header(%q)) = %q", exe, got)
+		}
+	}
+}
+
+// FuzzHeaderExe: any first line gives an answer without panicking, and
+// the header tune writes gives back its executable.
+func FuzzHeaderExe(f *testing.F) {
+	for _, s := range headerSamples {
+		f.Add(s.line)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		headerExe(s)
+		line, _, _ := strings.Cut(header(s, time.Unix(0, 0)), "\n")
+		if got := headerExe(line); got != s {
+			t.Fatalf("headerExe(header(%q)) = %q", s, got)
+		}
+	})
+}
+
+func noFile(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists (err %v), want no such file", path, err)
+	}
 }

@@ -10,9 +10,11 @@ package tune_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,12 +38,26 @@ type crasherRun struct {
 	}
 }
 
-// startCrasher starts the crasher; its stdout is read by the caller.
-func startCrasher(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer, *bufio.Reader) {
+// crasherCmd is a command running the crasher with args, in the test
+// environment plus env.
+func crasherCmd(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(build(t, "./internal/testprog/crasher"), args...)
 	// "GOTUNE_CRASH_FILE=" (blank) undoes cleanEnv's "off".
 	cmd.Env = append(append(cleanEnv(), "GOTUNE_CRASH_FILE="), env...)
+	return cmd
+}
+
+// startCrasher starts the crasher; its stdout is read by the caller.
+func startCrasher(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer, *bufio.Reader) {
+	t.Helper()
+	return startCmd(t, crasherCmd(t, env, args...))
+}
+
+// startCmd starts cmd (the crasher, however run); its stdout is read by
+// the caller.
+func startCmd(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *bytes.Buffer, *bufio.Reader) {
+	t.Helper()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	r, w, err := os.Pipe()
@@ -67,14 +83,20 @@ func startCrasher(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes
 // once the child says it is ready.
 func runCrasher(t *testing.T, env []string, args ...string) crasherRun {
 	t.Helper()
-	cmd, stderr, stdout := startCrasher(t, env, args...)
+	return runCmd(t, crasherCmd(t, env, args...), args[0])
+}
+
+// runCmd runs cmd, the crasher in mode, to its end.
+func runCmd(t *testing.T, cmd *exec.Cmd, mode string) crasherRun {
+	t.Helper()
+	cmd, stderr, stdout := startCmd(t, cmd)
 	var run crasherRun
 	run.pid = cmd.Process.Pid
 	if line, err := stdout.ReadBytes('\n'); err != nil || json.Unmarshal(line, &run.prev) != nil {
 		cmd.Wait()
-		t.Fatalf("crasher %v: no PreviousCrash line (%v): %q\nstderr:\n%s", args, err, line, stderr)
+		t.Fatalf("crasher %v: no PreviousCrash line (%v): %q\nstderr:\n%s", cmd.Args, err, line, stderr)
 	}
-	if args[0] == "sigquit" {
+	if mode == "sigquit" {
 		if line, err := stdout.ReadString('\n'); line != "ready\n" {
 			t.Fatalf("crasher sigquit: want \"ready\", got %q (%v)", line, err)
 		}
@@ -86,7 +108,7 @@ func runCrasher(t *testing.T, env []string, args ...string) crasherRun {
 	run.stderr = stderr.String()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("crasher %v: %v", args, err)
+		t.Fatalf("crasher %v: %v", cmd.Args, err)
 	}
 	run.code = cmd.ProcessState.ExitCode()
 	return run
@@ -289,107 +311,32 @@ func initCrash(t *testing.T, file string, log *bytes.Buffer) (tune.Report, error
 	return tune.Init(tune.Options{CrashFile: file, RefreshInterval: -1, Logger: quietLogger(log)})
 }
 
+// TestCrashFileModes: the crash file is made 0600, and a crash file of
+// tune's found with a wider mode is narrowed to 0600.
 func TestCrashFileModes(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix modes on Windows")
 	}
 	base := t.TempDir()
-	file := filepath.Join(base, "made", "by", "tune", "app.crash")
+	file := filepath.Join(base, "app.crash")
 	var log bytes.Buffer
 	if _, err := initCrash(t, file, &log); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		path string
-		mode os.FileMode
-	}{
-		{file, 0o600},
-		{filepath.Join(base, "made"), os.ModeDir | 0o700},
-		{filepath.Join(base, "made", "by"), os.ModeDir | 0o700},
-		{filepath.Join(base, "made", "by", "tune"), os.ModeDir | 0o700},
-	} {
-		fi, err := os.Stat(c.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode() != c.mode {
-			t.Errorf("%s: mode %v, want %v", c.path, fi.Mode(), c.mode)
-		}
+	if fi, err := os.Stat(file); err != nil || fi.Mode() != 0o600 {
+		t.Errorf("%s: mode %v (%v), want 0600", file, fi.Mode(), err)
 	}
 
-	// A file left with a wider mode is narrowed to 0600.
-	other := filepath.Join(base, "wide.crash")
-	if err := os.WriteFile(other, nil, 0o644); err != nil {
+	wide := filepath.Join(base, "wide.crash")
+	if err := os.WriteFile(wide, []byte("tune crash file: pid=1 exe=\"/bin/app\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(other, 0o644)
-	if _, err := initCrash(t, other, &log); err != nil {
+	os.Chmod(wide, 0o644)
+	if _, err := initCrash(t, wide, &log); err != nil {
 		t.Fatal(err)
 	}
-	if fi, _ := os.Stat(other); fi.Mode() != 0o600 {
-		t.Errorf("%s: mode %v, want 0600", other, fi.Mode())
-	}
-}
-
-// TestCrashRefused: paths tune must not or cannot write are errors from
-// Init that name the path, and everything else Init does still applies.
-func TestCrashRefused(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the cases are Linux paths")
-	}
-	dir := t.TempDir()
-	target := filepath.Join(dir, "precious")
-	if err := os.WriteFile(target, []byte("keep me\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	old := time.Now().Add(-time.Hour).Truncate(time.Second)
-	os.Chtimes(target, old, old)
-	link := filepath.Join(dir, "link.crash")
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	regular := filepath.Join(dir, "regular")
-	os.WriteFile(regular, nil, 0o600)
-	foreign := filepath.Join(dir, "foreign.crash")
-	os.WriteFile(foreign, nil, 0o600)
-	if os.Geteuid() == 0 {
-		os.Chown(foreign, 65534, 65534)
-	}
-
-	tests := []struct {
-		name, path, want string
-	}{
-		{"symlink", link, "is a symbolic link"},
-		{"under a regular file", filepath.Join(regular, "app.crash"), "not a directory"},
-		{"in /proc", "/proc/self/app.crash", "/proc/self/app.crash"},
-		{"directory", dir, "not a regular file"},
-	}
-	if os.Geteuid() == 0 {
-		tests = append(tests, struct{ name, path, want string }{"owned by another user", foreign, "belongs to uid 65534"})
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var log bytes.Buffer
-			rep, err := initCrash(t, tt.path, &log)
-			if err == nil || !strings.Contains(err.Error(), "crash file "+tt.path) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Init error = %v, want one naming %s and saying %q", err, tt.path, tt.want)
-			}
-			if !rep.Applied || rep.Memory.Action == "" {
-				t.Errorf("the rest of Init was not applied: %+v", rep)
-			}
-			if len(rep.Errors) != 1 || !strings.Contains(log.String(), "level=WARN") {
-				t.Errorf("Report.Errors = %q; log:\n%s", rep.Errors, log.String())
-			}
-		})
-	}
-	if got := readFile(t, target); got != "keep me\n" {
-		t.Errorf("the symlink's target was changed: %q", got)
-	}
-	if fi, _ := os.Stat(target); fi.Mode() != 0o644 || !fi.ModTime().Equal(old) {
-		t.Errorf("the symlink's target was touched: mode %v, mtime %v", fi.Mode(), fi.ModTime())
-	}
-	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
-		t.Errorf("the symlink was replaced: %v", fi.Mode())
+	if fi, _ := os.Stat(wide); fi.Mode() != 0o600 {
+		t.Errorf("%s: mode %v, want 0600", wide, fi.Mode())
 	}
 }
 
@@ -397,29 +344,20 @@ func TestCrashRefused(t *testing.T) {
 func TestCrashRotation(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "app.crash")
 	for i := 1; i <= 5; i++ {
-		var log bytes.Buffer
-		if _, err := initCrash(t, file, &log); err != nil {
+		c, ok := tune.Crash{}, false
+		log, err := crashRound(t, file, i, func() { c, ok = tune.PreviousCrash() })
+		if err != nil {
 			t.Fatal(err)
 		}
 		if i > 1 {
-			c, ok := tune.PreviousCrash()
 			want := fmt.Sprintf("panic: crash %d", i-1)
 			if !ok || c.Message != want || c.Path != file+".1" {
 				t.Errorf("round %d: PreviousCrash = %v %+v, want %q at %s.1", i, ok, c, want, file)
 			}
-			if !strings.Contains(log.String(), `level=ERROR msg="tune: the previous run crashed" message="`+want) {
-				t.Errorf("round %d: no Error line:\n%s", i, log.String())
+			if !strings.Contains(log, `level=ERROR msg="tune: the previous run crashed" message="`+want) {
+				t.Errorf("round %d: no Error line:\n%s", i, log)
 			}
 		}
-		// "Crash": append a report to the live file, then let it go as the
-		// end of the process would.
-		f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(f, "panic: crash %d\n\ngoroutine 1 [running]:\nmain.main()\n", i)
-		f.Close()
-		tune.Init(tune.Options{CrashFile: "off", RefreshInterval: -1, Logger: quietLogger(&log)})
 	}
 	for n, want := range map[string]string{".1": "crash 4", ".2": "crash 3", ".3": "crash 2", "": "crash 5"} {
 		if got := readFile(t, file+n); !strings.Contains(got, "panic: "+want+"\n") {
@@ -493,4 +431,114 @@ func TestCrashInitSwitch(t *testing.T) {
 	if open(b) {
 		t.Errorf("%s is still open after CrashFile off", b)
 	}
+}
+
+// aCrash is the content of a crash file of tune's holding a crash.
+const aCrash = "tune crash file: pid=1 exe=\"/usr/bin/app\" start=2026-01-01T00:00:00Z\npanic: boom\n\ngoroutine 1 [running]:\nmain.main()\n"
+
+// crashRound is one run of a program as TestCrashRotation has it: Init
+// (then afterInit, if given), then a "crash" appended to the live crash
+// file, then the end. It returns the log and Init's error.
+func crashRound(t *testing.T, file string, i int, afterInit ...func()) (string, error) {
+	t.Helper()
+	var log bytes.Buffer
+	_, err := initCrash(t, file, &log)
+	for _, f := range afterInit {
+		f()
+	}
+	f, e := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+	if e != nil {
+		t.Fatal(e)
+	}
+	fmt.Fprintf(f, "panic: crash %d\n\ngoroutine 1 [running]:\nmain.main()\n", i)
+	f.Close()
+	tune.Init(tune.Options{CrashFile: "off", RefreshInterval: -1, Logger: quietLogger(&log)})
+	return log.String(), err
+}
+
+// TestCrashMissingDirectory: tune creates the crash file, never its
+// directories; a missing one is one Warn naming it.
+func TestCrashMissingDirectory(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "nonexistent", "x")
+	file := filepath.Join(dir, "y.crash")
+	var log bytes.Buffer
+	rep, err := initCrash(t, file, &log)
+	want := fmt.Sprintf("crash file %s: directory %s does not exist (tune creates the crash file, never its directories)", file, dir)
+	if err == nil || err.Error() != want {
+		t.Errorf("Init error = %v, want %q", err, want)
+	}
+	if !rep.Applied && runtime.GOOS == "linux" {
+		t.Errorf("the rest of Init was not applied: %+v", rep)
+	}
+	if n := strings.Count(log.String(), "level=WARN"); n != 1 || !strings.Contains(log.String(), dir+" does not exist") {
+		t.Errorf("want one Warn line naming %s, got:\n%s", dir, log.String())
+	}
+	noFile(t, filepath.Join(base, "nonexistent"))
+}
+
+// TestCrashShutdown: a clean end through Shutdown leaves no crash file
+// behind, and a crash after Shutdown goes to stderr only.
+func TestCrashShutdown(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"shutdown", "shutdown-panic"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			file := filepath.Join(t.TempDir(), "app.crash")
+			run := runCrasher(t, nil, mode, file)
+			want := map[string]int{"shutdown": 0, "shutdown-panic": 2}[mode]
+			if run.code != want {
+				t.Fatalf("exit status %d, want %d; stderr:\n%s", run.code, want, run.stderr)
+			}
+			noFile(t, file)
+			if mode == "shutdown-panic" && !strings.Contains(run.stderr, "panic: crasher: boom after Shutdown") {
+				t.Errorf("the panic is not on stderr:\n%s", run.stderr)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 0 {
+				t.Errorf("left behind: %v", entries)
+			}
+		})
+	}
+}
+
+// TestCrashLinesOutsideLock: the crash lines are written with no lock of
+// the crash output held, so a handler that asks tune for the previous
+// crash (it takes that lock) does not deadlock Init.
+func TestCrashLinesOutsideLock(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "app.crash")
+	if err := os.WriteFile(file, []byte(aCrash), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restoreRuntime(t)
+	t.Cleanup(func() {
+		tune.Init(tune.Options{CrashFile: "off", RefreshInterval: -1, Logger: quietLogger(new(bytes.Buffer))})
+	})
+	var log bytes.Buffer
+	h := &crashAskingHandler{Handler: slog.NewTextHandler(&log, nil)}
+	done := make(chan error, 1)
+	go func() {
+		_, err := tune.Init(tune.Options{CrashFile: file, RefreshInterval: -1, Logger: slog.New(h)})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Init is blocked: the crash lines are logged under the crash output's lock")
+	}
+	if !strings.Contains(log.String(), `level=ERROR msg="tune: the previous run crashed" message="panic: boom" file=`+file+".1") ||
+		!strings.Contains(log.String(), "previous_crash=true") {
+		t.Errorf("log:\n%s", log.String())
+	}
+}
+
+// crashAskingHandler adds tune.PreviousCrash's answer to every record.
+type crashAskingHandler struct{ slog.Handler }
+
+func (h *crashAskingHandler) Handle(ctx context.Context, r slog.Record) error {
+	_, ok := tune.PreviousCrash()
+	r.AddAttrs(slog.Bool("previous_crash", ok))
+	return h.Handler.Handle(ctx, r)
 }

@@ -34,6 +34,14 @@ func lockFile(f *os.File) error {
 	return err
 }
 
+// linkCount is the number of hard links to the file fi describes.
+func linkCount(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
 // checkOwner refuses a file owned by another user: a crash report must not
 // go where someone else can read it.
 func checkOwner(path string, fi os.FileInfo) error {
@@ -42,7 +50,7 @@ func checkOwner(path string, fi os.FileInfo) error {
 		return nil
 	}
 	if uid := os.Geteuid(); int(st.Uid) != uid {
-		return fmt.Errorf("%s belongs to uid %d, not to this process (uid %d)", path, st.Uid, uid)
+		return fmt.Errorf("%s belongs to uid %d, not to this process (uid %d): left as it is", path, st.Uid, uid)
 	}
 	return nil
 }

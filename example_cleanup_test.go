@@ -48,7 +48,8 @@ type exampleConn struct {
 
 // dialExample tracks every connection it returns: one dropped without
 // Close shows up in gotune_leaked_objects_total{kind="Conn"} and in a Warn
-// line naming this file and line.
+// line naming this line (tracked_at) and the line that called dialExample
+// (created_by).
 func dialExample() *exampleConn {
 	c := &exampleConn{}
 	c.untrack = tune.Track(c, "Conn")

@@ -15,6 +15,6 @@ func ExamplePreviousCrash() {
 	}
 	if c, ok := tune.PreviousCrash(); ok {
 		// For example: errortracker.Capture(c.Message, c.Text, c.Time).
-		slog.Error("previous run crashed", "message", c.Message, "at", c.Time, "report", c.Path)
+		slog.Error("previous run crashed", "message", c.Message, "at", c.Time, "report", c.Path, "executable", c.Executable)
 	}
 }

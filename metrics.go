@@ -126,7 +126,7 @@ func newTuneCollector() *tuneCollector {
 			"The running binary's build, from its embedded build information (always 1).",
 			nil, prometheus.Labels{
 				"path": v.Path, "version": v.Version, "revision": v.Revision,
-				"goversion": v.GoVersion, "modified": strconv.FormatBool(v.Modified),
+				"goversion": v.GoVersion, "modified": v.modifiedLabel(),
 			}),
 		info: prometheus.NewDesc("gotune_info",
 			"What tune found and decided at Init or the latest refresh (always 1).",

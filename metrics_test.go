@@ -120,8 +120,8 @@ func TestRegisterSeries(t *testing.T) {
 			t.Errorf("gotune_build_info has no %q label: %v", l, b)
 		}
 	}
-	if b["goversion"] != runtime.Version() || b["modified"] != "false" || b["revision"] != v.Revision {
-		t.Errorf("gotune_build_info labels %v: want goversion %s, modified false, revision %q", b, runtime.Version(), v.Revision)
+	if b["goversion"] != runtime.Version() || b["modified"] != v.modifiedLabel() || b["revision"] != v.Revision {
+		t.Errorf("gotune_build_info labels %v: want goversion %s, modified %q, revision %q", b, runtime.Version(), v.modifiedLabel(), v.Revision)
 	}
 }
 

@@ -55,10 +55,17 @@ type Options struct {
 	// latest. Calls of one Init never overlap; a panic is contained and
 	// logged. It may call Stop (see Stop).
 	OnPressure func(PressureEvent)
-	// CrashFile is where fatal crash output is written. "" means
-	// <os.TempDir()>/<executable name>.crash; "off" disables it. It is
-	// wired also under GOTUNE=off (it is not a limit); the previous run's
-	// crash, if any, is reported by PreviousCrash.
+	// CrashFile is where the runtime writes the report of a crash (an
+	// unrecovered panic, a fatal error, SIGQUIT), so that it outlives the
+	// process: the next Init logs it at Error and PreviousCrash returns it.
+	// "" means <os.TempDir()>/<executable name>-<8 hex digits>.crash, such
+	// as /tmp/server-1f2e3d4c.crash (the digits hash the executable's path,
+	// so two programs never share a file); "off" means no crash file, and
+	// so does GOTUNE_CRASH_FILE=off (the variable, when set, wins). tune
+	// creates the file 0600, never its directories, and touches only a file
+	// that starts with its own header line. Shutdown removes it when no
+	// crash was written. It is wired also under GOTUNE=off (it is not a
+	// limit).
 	CrashFile string
 }
 
@@ -114,7 +121,7 @@ func replace(c config, errs []error) (*owner, []logLine) {
 		old.halt(context.Background(), false)
 		prev = old.snap.Load().prev
 	}
-	crashErr, lines := initCrashLines(c)
+	lines, crashErr := initCrash(c.crashFile)
 	if crashErr != nil {
 		errs = append(errs, crashErr)
 	}

@@ -7,11 +7,18 @@
 //	crasher exit FILE        a normal exit, status 0
 //	crasher sigquit FILE     prints "ready" and waits for the SIGQUIT
 //	crasher move FILE FILE2  Init again with FILE2, then panic
+//	crasher shutdown FILE    tune.Shutdown, then a normal exit
+//	crasher shutdown-panic FILE
+//	                         tune.Shutdown, then an unrecovered panic
+//
+// FILE "" leaves Options.CrashFile unset: GOTUNE_CRASH_FILE or the
+// default path applies.
 //
 // tune's log lines go to stderr as JSON.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -23,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: crasher panic|mapwrites|exit|sigquit|move FILE [FILE2]")
+		fmt.Fprintln(os.Stderr, "usage: crasher panic|mapwrites|exit|sigquit|move|shutdown|shutdown-panic FILE [FILE2]")
 		os.Exit(64)
 	}
 	mode, file := os.Args[1], os.Args[2]
@@ -55,6 +62,14 @@ func main() {
 		os.Exit(3)
 	case "exit":
 		return
+	case "shutdown", "shutdown-panic":
+		if err := tune.Shutdown(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "shutdown:", err)
+			os.Exit(3)
+		}
+		if mode == "shutdown-panic" {
+			panic("crasher: boom after Shutdown")
+		}
 	case "sigquit":
 		fmt.Println("ready")
 		select {}

@@ -6,6 +6,8 @@
 //	block   the second hook prints "hook second blocking" and never returns
 //	self    no waiting for a signal: Shutdown is called at once, and the
 //	        context's cause printed after it
+//	after   ShutdownContext is first called after Shutdown has returned:
+//	        it prints whether that context is cancelled, and its cause
 package main
 
 import (
@@ -34,6 +36,18 @@ func main() {
 		fmt.Println("hook second")
 		return nil
 	})
+	if mode == "after" {
+		fmt.Println("ready")
+		if err := tune.Shutdown(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "shutdown:", err)
+			os.Exit(3)
+		}
+		ctx := tune.ShutdownContext()
+		fmt.Println("cancelled:", ctx.Err() != nil)
+		fmt.Println("cause:", context.Cause(ctx))
+		fmt.Println("done")
+		return
+	}
 	ctx := tune.ShutdownContext()
 	fmt.Println("ready")
 	if mode != "self" {
