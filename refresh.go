@@ -120,6 +120,7 @@ func (r *refresher) tick(now time.Time) {
 	}
 	ev, changed := r.meter.measure(now)
 	setPressure(ev)
+	recordHistory(now, r.c.refresh, ev, r.last, r.procs)
 	if changed {
 		r.pressureChanged(ev)
 	}
@@ -185,8 +186,10 @@ func (r *refresher) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limi
 	rd.WatchMoves()
 	r.rd.Close()
 	r.rd = rd
-	r.c.logger.Info("tune: the process's cgroups changed (it was moved, or a limit file went away) and were discovered again: memory group " +
-		dirOrNone(layout.Memory.Dirs) + ", cpu group " + dirOrNone(layout.CPU.Dirs))
+	msg := "the process's cgroups changed (it was moved, or a limit file went away) and were discovered again: memory group " +
+		dirOrNone(layout.Memory.Dirs) + ", cpu group " + dirOrNone(layout.CPU.Dirs)
+	r.c.logger.Info("tune: " + msg)
+	historyEvent(time.Now(), eventRediscovery, msg)
 	return layout, lim
 }
 
@@ -205,6 +208,7 @@ func (r *refresher) logOnce(err error) {
 	}
 	r.logged[msg] = true
 	r.c.logger.Warn("tune: refresh: " + msg + "; keeping the last good values")
+	historyEvent(time.Now(), eventError, msg)
 }
 
 // apply feeds changed limits to the policies, carries out their decisions

@@ -118,6 +118,7 @@ func initLocked(opts Options) (Report, error) {
 	}
 	rep.setErrors(append(errs, rep.discoverErr)...)
 	state.report, state.inited = rep, true
+	recordInit(rep)
 
 	c.logger.Info(rep.String())
 	for _, e := range rep.errs {
