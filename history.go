@@ -241,10 +241,10 @@ var history struct {
 	ring   atomic.Pointer[ring]
 	events eventLog
 
-	mu       sync.Mutex // recordHistory's, so that an old and a new loop do not write at once
-	heap     [1]metrics.Sample
-	last     Sample
-	hasLast  bool
+	mu      sync.Mutex // recordHistory's, so that an old and a new loop do not write at once
+	heap    [1]metrics.Sample
+	last    Sample
+	hasLast bool
 }
 
 func init() {
