@@ -171,9 +171,8 @@ func writeStatusJSON(buf *bytes.Buffer, in statusInput) error {
 	if doc.Events == nil {
 		doc.Events = []Event{}
 	}
-	enc := json.NewEncoder(buf)
-	enc.SetIndent("", " ")
-	return enc.Encode(doc)
+	return json.NewEncoder(buf).Encode(doc) // compact: 15 minutes of samples are large enough
+
 }
 
 //go:embed statuspage

@@ -9,11 +9,14 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runtimehooks/tune/internal/cgroup"
 )
 
 // fakeHistory is n samples at 1 s ending at now: a heap that saws up and
@@ -218,7 +221,7 @@ func TestStatusJSON(t *testing.T) {
 func TestStatusJSONEmpty(t *testing.T) {
 	showStatus(t, statusInput{Now: time.Unix(0, 0)})
 	body := serve(StatusHandler(), http.MethodGet, "/debug/tune.json").Body.String()
-	for _, want := range []string{`"samples": []`, `"events": []`, `"errors": []`, `"gomemlimit_bytes": null`, `"time": null`, `"refresh_interval_seconds": 0`} {
+	for _, want := range []string{`"samples":[]`, `"events":[]`, `"errors":[]`, `"gomemlimit_bytes":null`, `"time":null`, `"refresh_interval_seconds":0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("lacks %s:\n%s", want, body)
 		}
@@ -469,4 +472,69 @@ func BenchmarkStatusRender(b *testing.B) {
 			b.ReportMetric(float64(n), "bytes/page")
 		})
 	}
+}
+
+// TestStatusLive serves the page of a real Init with its loop running:
+// the samples come from the loop, Init is an event, and the report is
+// Current's.
+func TestStatusLive(t *testing.T) {
+	isolate(t)
+	resetHistory(t)
+	rep, err := Init(Options{RefreshInterval: 10 * time.Millisecond, Logger: discardLogger(), CrashFile: "off"})
+	if err != nil {
+		t.Logf("Init: %v", err)
+	}
+	waitFor(t, "5 samples from the loop", func() bool { ss, _, _ := historyNow(); return len(ss) >= 5 })
+	h := StatusHandler()
+	var doc struct {
+		RefreshIntervalSeconds float64  `json:"refresh_interval_seconds"`
+		Report                 Report   `json:"report"`
+		Samples                []Sample `json:"samples"`
+		Events                 []Event  `json:"events"`
+	}
+	if err := json.Unmarshal(serve(h, http.MethodGet, "/debug/tune.json").Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.RefreshIntervalSeconds != 0.01 || len(doc.Samples) < 5 || len(doc.Events) == 0 || doc.Events[0].Kind != eventInit {
+		t.Fatalf("interval %v, %d samples, events %+v", doc.RefreshIntervalSeconds, len(doc.Samples), doc.Events)
+	}
+	if doc.Report.String() != rep.String() {
+		t.Errorf("report:\n got %s\nwant %s", doc.Report, rep)
+	}
+	s := doc.Samples[len(doc.Samples)-1]
+	if s.GOMAXPROCS != runtime.GOMAXPROCS(0) || s.MemoryInUse == 0 || s.MemoryLimit != rep.Memory.Limit || s.Time.IsZero() {
+		t.Errorf("the latest sample: %+v", s)
+	}
+	parsePage(t, serve(h, http.MethodGet, "/debug/tune").Body.String())
+}
+
+// TestStatusDoesNotStopTheWorld: rendering the page and the JSON over 15
+// minutes of history causes no stop-the-world pause (the page reads the
+// history and the runtime/metrics figures the loop took, never
+// runtime.ReadMemStats). TestGatherDoesNotStopTheWorld checks that the
+// counter shows a ReadMemStats; as there, a window
+// with a pause from elsewhere in the test binary is retried.
+func TestStatusDoesNotStopTheWorld(t *testing.T) {
+	resetHistory(t)
+	ss, _ := fakeHistory(time.Now(), 900)
+	ev := PressureEvent{GOMEMLIMIT: math.MaxInt64}
+	for _, s := range ss {
+		recordHistory(s.Time, time.Second, ev, cgroup.Limits{Memory: s.MemoryLimit, CPU: s.CPUQuota}, s.GOMAXPROCS)
+	}
+	h := StatusHandler()
+	const renders = 10
+	var got []uint64
+	for range 3 {
+		before := otherPauses()
+		for range renders {
+			serve(h, http.MethodGet, "/debug/tune")
+			serve(h, http.MethodGet, "/debug/tune?format=json")
+		}
+		d := otherPauses() - before
+		if d == 0 {
+			return
+		}
+		got = append(got, d)
+	}
+	t.Fatalf("stop-the-world pauses during %d renders, in 3 attempts: %v; want 0", renders, got)
 }

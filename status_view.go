@@ -390,28 +390,28 @@ func (a timeAxis) plot(id, title, what string, v valueAxis, ss []Sample, sers []
 // within a run of equal values only the run's ends (limits stay flat for
 // hours: this keeps the page small).
 func (a timeAxis) path(v valueAxis, ss []Sample, s series) string {
-	var b strings.Builder
 	type pt struct{ x, y float64 }
-	var run []pt
+	b := make([]byte, 0, 256)
+	run := make([]pt, 0, len(ss))
 	flush := func() {
 		for i, p := range run {
 			if i > 0 && i < len(run)-1 && p.y == run[i-1].y && p.y == run[i+1].y {
 				continue
 			}
-			if i == 0 {
-				b.WriteString("M")
-			} else {
-				b.WriteString(" L")
+			switch {
+			case i > 0:
+				b = append(b, " L"...)
+			case len(b) > 0:
+				b = append(b, " M"...)
+			default:
+				b = append(b, 'M')
 			}
-			b.WriteString(coord(p.x))
-			b.WriteByte(' ')
-			b.WriteString(coord(p.y))
+			b = appendCoord(b, p.x)
+			b = append(b, ' ')
+			b = appendCoord(b, p.y)
 		}
 		if len(run) == 1 { // a lone point: a short tick so it shows
-			b.WriteString(" h2")
-		}
-		if len(run) > 0 {
-			b.WriteByte(' ')
+			b = append(b, " h2"...)
 		}
 		run = run[:0]
 	}
@@ -424,7 +424,7 @@ func (a timeAxis) path(v valueAxis, ss []Sample, s series) string {
 		run = append(run, pt{a.x(x.Time), v.y(val)})
 	}
 	flush()
-	return strings.TrimSpace(b.String())
+	return string(b)
 }
 
 // bands are the stretches of time with high or critical pressure, each
@@ -451,7 +451,11 @@ func (a timeAxis) bands(ss []Sample) []bandView {
 }
 
 // coord formats an SVG coordinate with one decimal.
-func coord(f float64) string { return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) }
+func coord(f float64) string { return string(appendCoord(nil, f)) }
+
+func appendCoord(b []byte, f float64) []byte {
+	return strconv.AppendFloat(b, math.Round(f*10)/10, 'f', -1, 64)
+}
 
 // reportRows puts the Report in plain words: one row per finding or
 // decision, with the reason beside it.
