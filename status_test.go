@@ -290,45 +290,35 @@ func TestStatusHTML(t *testing.T) {
 	rec := serve(StatusHandler(), http.MethodGet, "/debug/tune")
 	els := parsePage(t, rec.Body.String())
 	last := in.Samples[len(in.Samples)-1]
-	for id, want := range map[string]string{
-		"gomemlimit-now":    strconv.FormatInt(last.GOMEMLIMIT, 10),
-		"memory-limit-now":  strconv.FormatInt(last.MemoryLimit, 10),
-		"heap-live-now":     strconv.FormatUint(last.HeapLive, 10),
-		"memory-in-use-now": strconv.FormatUint(last.MemoryInUse, 10),
-		"gomaxprocs-now":    "2",
-		"cpu-quota-now":     "1.5",
-		"pressure-now":      "none",
-		"memory-usage-now":  "0",
+	// The current values: each card's data-value, each series' data-now.
+	for _, c := range []struct{ key, name, attr, want string }{
+		{"id", "gomemlimit-now", "data-value", strconv.FormatInt(last.GOMEMLIMIT, 10)},
+		{"id", "memory-limit-now", "data-value", strconv.FormatInt(last.MemoryLimit, 10)},
+		{"id", "heap-live-now", "data-value", strconv.FormatUint(last.HeapLive, 10)},
+		{"id", "memory-in-use-now", "data-value", strconv.FormatUint(last.MemoryInUse, 10)},
+		{"id", "gomaxprocs-now", "data-value", "2"},
+		{"id", "cpu-quota-now", "data-value", "1.5"},
+		{"id", "pressure-now", "data-value", "none"},
+		{"id", "memory-usage-now", "data-value", "0"},
+		{"data-series", "heap-live", "data-now", strconv.FormatUint(last.HeapLive, 10)},
+		{"data-series", "memory-in-use", "data-now", strconv.FormatUint(last.MemoryInUse, 10)},
+		{"data-series", "gomemlimit", "data-now", strconv.FormatInt(last.GOMEMLIMIT, 10)},
+		{"data-series", "memory-limit", "data-now", strconv.FormatInt(last.MemoryLimit, 10)},
+		{"data-series", "gc-cpu", "data-now", strconv.FormatFloat(last.GCCPUFraction, 'g', -1, 64)},
+		{"data-series", "pressure", "data-now", "none"},
+		{"data-series", "gomaxprocs", "data-now", "2"},
+		{"data-series", "cpu-quota", "data-now", "1.5"},
 	} {
-		e, ok := byAttr(els, "id", id)
+		e, ok := byAttr(els, c.key, c.name)
 		if !ok {
-			t.Errorf("no element with id %q", id)
+			t.Errorf("no element with %s %q", c.key, c.name)
 			continue
 		}
-		if e.attrs["data-value"] != want {
-			t.Errorf("#%s data-value = %q, want %q", id, e.attrs["data-value"], want)
-		}
-	}
-	for series, want := range map[string]string{
-		"heap-live":     strconv.FormatUint(last.HeapLive, 10),
-		"memory-in-use": strconv.FormatUint(last.MemoryInUse, 10),
-		"gomemlimit":    strconv.FormatInt(last.GOMEMLIMIT, 10),
-		"memory-limit":  strconv.FormatInt(last.MemoryLimit, 10),
-		"gc-cpu":        strconv.FormatFloat(last.GCCPUFraction, 'g', -1, 64),
-		"pressure":      "none",
-		"gomaxprocs":    "2",
-		"cpu-quota":     "1.5",
-	} {
-		e, ok := byAttr(els, "data-series", series)
-		if !ok {
-			t.Errorf("no data-series %q", series)
-			continue
-		}
-		if e.attrs["data-now"] != want {
-			t.Errorf("data-series %q: data-now %q, want %q", series, e.attrs["data-now"], want)
+		if e.attrs[c.attr] != c.want {
+			t.Errorf("%s %q: %s %q, want %q", c.key, c.name, c.attr, e.attrs[c.attr], c.want)
 		}
 		if e.name == "path" && !strings.HasPrefix(e.attrs["d"], "M") {
-			t.Errorf("data-series %q: path %.80q", series, e.attrs["d"])
+			t.Errorf("%s %q: path %.80q", c.key, c.name, e.attrs["d"])
 		}
 	}
 	if _, ok := byAttr(els, "data-series", "psi-memory-some"); ok {

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -48,19 +46,7 @@ func TestStatusFlag(t *testing.T) {
 	if url == "" {
 		t.Fatal("tune exited without printing a status page address")
 	}
-	get := func(u string) []byte {
-		t.Helper()
-		resp, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %d %v", u, resp.StatusCode, err)
-		}
-		return b
-	}
+	get := func(u string) []byte { t.Helper(); return cgrouptest.GetOK(t, u) }
 	if page := get(url); !strings.Contains(string(page), `id="gomemlimit-now"`) {
 		t.Errorf("the page lacks #gomemlimit-now:\n%.500s", page)
 	}

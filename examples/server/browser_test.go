@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"image"
 	"image/png"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -127,19 +126,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		}
 	}()
 
-	get := func(u string) []byte {
-		t.Helper()
-		resp, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %d %v", u, resp.StatusCode, err)
-		}
-		return b
-	}
+	get := func(u string) []byte { t.Helper(); return cgrouptest.GetOK(t, u) }
 	// waitStatus polls the JSON form until ok holds (90 s at most).
 	waitStatus := func(what string, ok func(statusDoc) bool) statusDoc {
 		t.Helper()

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,19 +120,7 @@ func TestServer(t *testing.T) {
 		t.Errorf("the tune report was not logged at start:\n%s", strings.Join(log, "\n"))
 	}
 
-	get := func(path string) string {
-		t.Helper()
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %d %v\n%s", path, resp.StatusCode, err, b)
-		}
-		return string(b)
-	}
+	get := func(path string) string { t.Helper(); return string(cgrouptest.GetOK(t, "http://"+addr+path)) }
 	if got := get("/healthz"); got != "ok\n" {
 		t.Errorf("/healthz = %q", got)
 	}

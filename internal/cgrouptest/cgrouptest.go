@@ -1,5 +1,6 @@
 // Package cgrouptest makes real cgroup v1 groups for tests, beneath the test
-// process's own groups (read from /proc/self/cgroup), and always removes them.
+// process's own groups (read from /proc/self/cgroup), and always removes them;
+// it also holds the small helpers the tests of child processes share.
 //
 // New skips the test when groups cannot be made here (not root, no writable
 // v1 memory and cpu hierarchies), and fails it instead when
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,4 +234,20 @@ func ChildEnv(extra ...string) []string {
 		env = append(env, kv)
 	}
 	return append(env, extra...)
+}
+
+// GetOK fetches url and returns the body, failing the test unless the
+// server answers 200 OK.
+func GetOK(tb testing.TB, url string) []byte {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET %s: %d %v\n%.2000s", url, resp.StatusCode, err, b)
+	}
+	return b
 }
