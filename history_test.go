@@ -3,6 +3,7 @@ package tune
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -258,5 +259,53 @@ func BenchmarkRecordHistory(b *testing.B) {
 	for b.Loop() {
 		now = now.Add(time.Second)
 		recordHistory(now, time.Second, ev, lim, 2)
+	}
+}
+
+// TestHistoryFromLoop drives the refresh loop over a snapshot: each tick
+// is a sample, a limit change and a file that turned to garbage are
+// events, and Init's report is one.
+func TestHistoryFromLoop(t *testing.T) {
+	isolate(t)
+	resetHistory(t)
+	root, app := v2Tree(t, "314572800\n", "100000 100000\n")
+	c, errs := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	r := fixtureLoop(t, c)
+	recordInit(Current())
+	now := time.Now()
+	tick := func() {
+		now = now.Add(c.refresh)
+		r.tick(now)
+	}
+	tick()
+	write(t, filepath.Join(app, "memory.max"), "209715200\n")
+	tick()
+	write(t, filepath.Join(app, "memory.max"), "garbage\n")
+	tick()
+	tick()
+
+	ss, evs, _ := historyNow()
+	if len(ss) != 4 || ss[0].MemoryLimit != 314572800 || ss[1].MemoryLimit != 209715200 || ss[3].MemoryLimit != 209715200 {
+		t.Errorf("%d samples: %+v", len(ss), ss)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Kind+": "+e.Message)
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		"init: tune: cgroup v2; memory limit 300MiB",
+		"limit: memory limit 300MiB → 200MiB, GOMEMLIMIT 270MiB → 180MiB",
+		"error: " + filepath.Join(app, "memory.max"),
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("events lack %q:\n%s", want, all)
+		}
+	}
+	if n := strings.Count(all, "error: "); n != 1 {
+		t.Errorf("the garbage file is %d events, want 1 (as it is logged once):\n%s", n, all)
 	}
 }
