@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -260,4 +262,22 @@ func TestLabelRoutesAllocs(t *testing.T) {
 				c.req.URL.Path, labelled-bare, bare, labelled, c.want)
 		}
 	}
+}
+
+// FuzzRouteLabel: whatever the method and path, a handler that is not a
+// ServeMux gets a label of a known method and a short, plain first
+// segment or "/other".
+func FuzzRouteLabel(f *testing.F) {
+	for _, s := range [][2]string{{"GET", "/"}, {"POST", "/api/v1/items"}, {"PROPFIND", "/dav"},
+		{"GET", "/" + strings.Repeat("x", 40)}, {"GET", "//a"}, {"get", "/a/../b"}, {"", ""}, {"GET", "/caf\u00e9"}} {
+		f.Add(s[0], s[1])
+	}
+	valid := regexp.MustCompile(`^(GET|HEAD|POST|PUT|PATCH|DELETE|CONNECT|OPTIONS|TRACE|OTHER) /([A-Za-z0-9._-]{0,32}|other)$`)
+	l := LabelRoutes(probeHandler).(*routeLabeler)
+	f.Fuzz(func(t *testing.T, method, path string) {
+		r := &http.Request{Method: method, URL: &url.URL{Path: path}}
+		if got := l.route(r); !valid.MatchString(got) {
+			t.Errorf("route(%q, %q) = %q", method, path, got)
+		}
+	})
 }
