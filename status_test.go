@@ -430,7 +430,7 @@ func TestSeriesPath(t *testing.T) {
 	for i, v := range []int64{0, 10, 10, 10, 10, 20, 0, 5} {
 		ss = append(ss, Sample{Time: now.Add(time.Duration(i) * time.Second), MemoryLimit: v})
 	}
-	a := newTimeAxis(ss)
+	a := newTimeAxis(ss, now)
 	v := valueAxis{top: 20, step: 5, scale: 1}
 	s := series{value: func(s Sample) (float64, bool) { return positive(float64(s.MemoryLimit)) }}
 	// No value at 0 and 6: gaps; the flat run 10,10,10,10 keeps its ends

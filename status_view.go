@@ -93,7 +93,7 @@ func buildStatusView(in statusInput) statusView {
 		v.HistoryText = fmt.Sprintf("%d samples over %v, one every %v.", n, span, in.Interval)
 	}
 	v.Cards = statusCards(in)
-	v.Plots = statusPlots(in.Samples)
+	v.Plots = statusPlots(in.Samples, in.Now)
 	v.Summary, v.Rows = reportRows(in.Report)
 	for i := len(in.Events) - 1; i >= 0; i-- {
 		e := in.Events[i]
@@ -177,8 +177,8 @@ type series struct {
 
 func positive(f float64) (float64, bool) { return f, f > 0 }
 
-func statusPlots(ss []Sample) []plotView {
-	axis := newTimeAxis(ss)
+func statusPlots(ss []Sample, now time.Time) []plotView {
+	axis := newTimeAxis(ss, now)
 	heapLive := series{"heap-live", "Go heap, live", func(s Sample) (float64, bool) { return positive(float64(s.HeapLive)) },
 		func(s Sample) string { return uintRaw(s.HeapLive) }, func(s Sample) string { return bytesText(int64(s.HeapLive)) }}
 	inUse := series{"memory-in-use", "Go memory in use", func(s Sample) (float64, bool) { return positive(float64(s.MemoryInUse)) },
@@ -332,9 +332,9 @@ type timeAxis struct {
 	from, to time.Time
 }
 
-func newTimeAxis(ss []Sample) timeAxis {
+// newTimeAxis spans the samples; without any, the minute before now.
+func newTimeAxis(ss []Sample, now time.Time) timeAxis {
 	if len(ss) == 0 {
-		now := time.Now()
 		return timeAxis{from: now.Add(-time.Minute), to: now}
 	}
 	a := timeAxis{from: ss[0].Time, to: ss[len(ss)-1].Time}
