@@ -53,8 +53,9 @@ import (
 //	                          first: time, kind, message (see Event)
 //
 // It answers GET and HEAD; other methods get 405 Method Not Allowed, an
-// unknown format 400. A render reads published values only: it takes no
-// lock the refresh loop waits for and does not stop the world.
+// unknown format 400. A render does not stop the world: it copies the
+// history without a lock the refresh loop waits for, and the Report as
+// Current returns it.
 func StatusHandler() http.Handler {
 	return http.HandlerFunc(serveStatus)
 }
