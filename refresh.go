@@ -39,6 +39,7 @@ func (o *owner) tick(now time.Time) {
 	}
 	ev := o.meter.measure(now)
 	o.press.store(ev)
+	recordHistory(now, o.c.refresh, ev, &o.snap.Load().report)
 	if ok {
 		o.lastOK.Store(now.UnixNano())
 	}
@@ -113,6 +114,7 @@ func (o *owner) once(msg string) bool {
 		return false
 	}
 	o.logged[msg] = true
+	historyEvent(time.Now(), eventError, msg)
 	return true
 }
 
@@ -137,8 +139,10 @@ func (o *owner) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limits) 
 	rd.WatchMoves()
 	o.rd.Close()
 	o.rd = rd
-	logLater(o.c.logger, slog.LevelInfo, "tune: the process's cgroups changed (it was moved, or its group went away) and were discovered again",
-		slog.String("memory_group", dirOrNone(layout.Memory.Dirs)), slog.String("cpu_group", dirOrNone(layout.CPU.Dirs)))
+	const msg = "the process's cgroups changed (it was moved, or its group went away) and were discovered again"
+	mem, cpu := dirOrNone(layout.Memory.Dirs), dirOrNone(layout.CPU.Dirs)
+	logLater(o.c.logger, slog.LevelInfo, "tune: "+msg, slog.String("memory_group", mem), slog.String("cpu_group", cpu))
+	historyEvent(time.Now(), eventRediscovery, msg+": memory group "+mem+", cpu group "+cpu)
 	return layout, lim
 }
 

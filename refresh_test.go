@@ -290,7 +290,8 @@ func TestRefreshTickAllocs(t *testing.T) {
 		t.Errorf("a refresh tick allocates %v times, want 0", n)
 	}
 	// Without cgroups the loop measures pressure only, also for free.
-	p := &owner{c: r.c}
+	p := &owner{c: r.c, logged: map[string]bool{}}
+	p.publish(notInitialized)
 	p.prepare(now)
 	if n := testing.AllocsPerRun(200, func() {
 		now = now.Add(time.Second)

@@ -90,6 +90,7 @@ func Init(opts Options) (rep Report, err error) {
 	c, errs := loadConfig(opts, os.Getenv)
 	o, lines := replace(c, errs)
 	rep = o.report()
+	recordInit(rep)
 
 	// The report is published and no lock is held: the logger may call
 	// into tune.

@@ -9,6 +9,11 @@
 //	                per change (limits, GOMEMLIMIT, GOMAXPROCS, memory
 //	                pressure) until interrupted; with -json the full report
 //	                comes first, on one line
+//	tune -status ADDR
+//	                also serve the status page (tune.StatusHandler) of this
+//	                process at http://ADDR/debug/tune until interrupted: with
+//	                -watch it shows the live loop; without, the report is
+//	                printed and the refresh loop runs for the page
 //
 // Exit status: 0 when everything was read (also when no limit exists), 1
 // when any part had an error (the report is still printed), 2 for bad usage.
@@ -21,9 +26,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/runtimehooks/tune"
 )
@@ -38,8 +46,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	watchFlag := fs.Bool("watch", false, "follow the limits: one JSON line per change until interrupted")
 	root := fs.String("root", "", "dry run over a snapshot rooted at `DIR` (DIR/proc/self/cgroup, DIR/proc/self/mountinfo, DIR/sys/fs/cgroup/...)")
+	statusAddr := fs.String("status", "", "serve this process's status page at http://`ADDR`/debug/tune until interrupted (with -watch: the live loop)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: tune [-json] [-root DIR | -watch]\n\nShows what the tune library decides on this machine (Init) or on a snapshot (-root, a dry run).\n\n")
+		fmt.Fprintf(stderr, "usage: tune [-json] [-root DIR | -watch] [-status ADDR]\n\nShows what the tune library decides on this machine (Init) or on a snapshot (-root, a dry run).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -53,17 +62,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if *watchFlag {
-		if *root != "" {
-			fmt.Fprintln(stderr, "tune: -watch follows this machine's limits: it cannot be combined with -root")
-			return 2
+	if *root != "" && (*watchFlag || *statusAddr != "") {
+		fmt.Fprintln(stderr, "tune: -watch and -status follow this machine's limits: they cannot be combined with -root")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *statusAddr != "" {
+		closeStatus, err := serveStatus(*statusAddr, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "tune:", err)
+			return 1
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
+		defer closeStatus()
+	}
+	if *watchFlag {
 		return watch(ctx, stdout, stderr, *asJSON)
 	}
 	// The report is the output; the library's own log lines would repeat it.
 	opts := tune.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CrashFile: "off", RefreshInterval: -1}
+	if *statusAddr != "" {
+		opts.RefreshInterval = 0 // the page plots what the loop samples
+	}
 	var rep tune.Report
 	var err error
 	if *root != "" {
@@ -82,8 +102,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		printReport(stdout, rep, *root)
 	}
+	if *statusAddr != "" {
+		<-ctx.Done()
+		tune.Stop()
+	}
 	if err != nil {
 		return 1
 	}
 	return 0
+}
+
+// serveStatus serves tune.StatusHandler at addr, at /debug/tune and
+// /debug/tune.json, says where on stderr, and returns the function that
+// stops it.
+func serveStatus(addr string, stderr io.Writer) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-status: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/tune", tune.StatusHandler())
+	mux.Handle("/debug/tune.json", tune.StatusHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	fmt.Fprintf(stderr, "tune: status page at http://%s/debug/tune\n", ln.Addr())
+	return func() { srv.Close() }, nil
 }

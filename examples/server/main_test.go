@@ -3,9 +3,8 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -16,6 +15,63 @@ import (
 
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
+
+// server is the example server running in a test.
+type server struct {
+	cmd    *exec.Cmd
+	addr   string
+	lines  chan string // its stderr, line by line; closed when it ends
+	exited chan error
+	log    []string // the lines read before it listened
+}
+
+// startServer builds the example server (once, or takes it prebuilt: see
+// cgrouptest.Build) and runs it inside g with
+// args (after -addr 127.0.0.1:0) and env, and returns once it listens. It
+// is killed when the test ends.
+func startServer(t *testing.T, g *cgrouptest.Group, args []string, env ...string) *server {
+	t.Helper()
+	s := &server{
+		cmd:    g.Command(cgrouptest.Build(t, "."), append([]string{"-addr", "127.0.0.1:0"}, args...)...),
+		lines:  make(chan string, 100),
+		exited: make(chan error, 1),
+	}
+	s.cmd.Env = cgrouptest.ChildEnv(append([]string{"GOTUNE_CRASH_FILE=off"}, env...)...)
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+		close(s.lines)
+		s.exited <- s.cmd.Wait()
+	}()
+	t.Cleanup(func() { s.cmd.Process.Kill() })
+
+	addrRE := regexp.MustCompile(`server: listening addr=(\S+)`)
+	timeout := time.After(30 * time.Second)
+	for s.addr == "" {
+		select {
+		case l, ok := <-s.lines:
+			if !ok {
+				t.Fatalf("the server exited at start:\n%s", strings.Join(s.log, "\n"))
+			}
+			s.log = append(s.log, l)
+			if m := addrRE.FindStringSubmatch(l); m != nil {
+				s.addr = m[1]
+			}
+		case <-timeout:
+			t.Fatalf("no address logged within 30s:\n%s", strings.Join(s.log, "\n"))
+		}
+	}
+	return s
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -35,68 +91,33 @@ func TestServer(t *testing.T) {
 	g.SetMemory(t, limit)
 	g.SetCPU(t, 150000, 100000)
 
-	cmd := g.Command(cgrouptest.Build(t, "."), "-addr", "127.0.0.1:0")
-	cmd.Env = append(cmd.Environ(), "GOTUNE_CRASH_FILE=off")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { cmd.Process.Kill() })
-
-	var log []string
-	addrRE := regexp.MustCompile(`server: listening addr=(\S+)`)
-	var addr string
-	timeout := time.After(30 * time.Second)
-	for addr == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("the server exited at start:\n%s", strings.Join(log, "\n"))
-			}
-			log = append(log, l)
-			if m := addrRE.FindStringSubmatch(l); m != nil {
-				addr = m[1]
-			}
-		case <-timeout:
-			t.Fatalf("no address logged within 30s:\n%s", strings.Join(log, "\n"))
-		}
-	}
+	srv := startServer(t, g, nil)
+	cmd, lines, addr := srv.cmd, srv.lines, srv.addr
+	log := srv.log
 	if !strings.Contains(strings.Join(log, "\n"), "tune: cgroup") {
 		t.Errorf("the tune report was not logged at start:\n%s", strings.Join(log, "\n"))
 	}
 
-	get := func(path string) string {
-		t.Helper()
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %d %v\n%s", path, resp.StatusCode, err, b)
-		}
-		return string(b)
-	}
+	get := func(path string) string { t.Helper(); return string(cgrouptest.GetOK(t, "http://"+addr+path)) }
 	if got := get("/healthz"); got != "ok\n" {
 		t.Errorf("/healthz = %q", got)
 	}
 	var v map[string]any
 	if err := json.Unmarshal([]byte(get("/version")), &v); err != nil || v["go_version"] == nil {
 		t.Errorf("/version: %v %v", err, v)
+	}
+	var status struct {
+		Report struct {
+			Memory struct {
+				Limit int64 `json:"limit_bytes"`
+			} `json:"memory"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(get("/debug/tune.json")), &status); err != nil || status.Report.Memory.Limit != limit {
+		t.Errorf("/debug/tune.json: %v, memory limit %d, want %d", err, status.Report.Memory.Limit, limit)
+	}
+	if page := get("/debug/tune"); !strings.Contains(page, `id="gomemlimit-now" data-value="241591910"`) {
+		t.Errorf("/debug/tune lacks GOMEMLIMIT 241591910:\n%.3000s", page)
 	}
 	wantProcs := min(runtime.NumCPU(), 2) // the runtime's rule for 1.5 CPUs
 	wants := []string{
@@ -145,7 +166,7 @@ func TestServer(t *testing.T) {
 			t.Fatalf("the server did not stop within 15s of SIGTERM:\n%s", strings.Join(log, "\n"))
 		}
 	}
-	if err := <-exited; err != nil {
+	if err := <-srv.exited; err != nil {
 		t.Errorf("exit after SIGTERM: %v\n%s", err, strings.Join(log, "\n"))
 	}
 	if !strings.Contains(strings.Join(log, "\n"), "server: stopped") {

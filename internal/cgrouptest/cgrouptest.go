@@ -2,7 +2,8 @@
 // process's own groups (read from /proc/self/cgroup), and always removes
 // them: in the v1 memory and cpu hierarchies where they are mounted (this
 // hybrid CI host, the VM lane's v1 guest), else in the cgroup v2 hierarchy
-// (the lane's v2 guest).
+// (the lane's v2 guest). It also holds the small helpers the tests of
+// child processes share.
 //
 // New skips the test when groups cannot be made here (not root, no writable
 // hierarchy with the memory and cpu controllers), and fails it instead when
@@ -18,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -384,4 +386,20 @@ func ChildEnv(extra ...string) []string {
 		env = append(env, kv)
 	}
 	return append(env, extra...)
+}
+
+// GetOK fetches url and returns the body, failing the test unless the
+// server answers 200 OK.
+func GetOK(tb testing.TB, url string) []byte {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET %s: %d %v\n%.2000s", url, resp.StatusCode, err, b)
+	}
+	return b
 }

@@ -166,11 +166,46 @@ func buildRows(bs benchmarks, dir string) []Row {
 		zeroRow(bs, "refresh tick: allocs/op", "BenchmarkTick/tune", "BenchmarkTick/baseline", "allocs/op"),
 		ratioRow(bs, "scrape /metrics via promhttp: tune.Register vs GoCollector + ProcessCollector, time/op", "BenchmarkScrape/tune", "BenchmarkScrape/baseline", "ns/op", 1.15, ns),
 		zeroRow(bs, "scrape: stop-the-world pauses (ReadMemStats) per scrape", "BenchmarkScrape/tune", "BenchmarkScrape/baseline", "stw/scrape"),
+		addedRow(bs, "per-route profiler labels, plain pattern: LabelRoutes(mux) − bare mux, time/op", "BenchmarkLabelsPlain", "ns/op", 1000, ns),
+		addedRow(bs, "per-route profiler labels, plain pattern: added allocs/op", "BenchmarkLabelsPlain", "allocs/op", 2, count),
+		addedRow(bs, "per-route profiler labels, wildcard pattern: LabelRoutes(mux) − bare mux, time/op", "BenchmarkLabelsWildcard", "ns/op", 1000, ns),
+		infoAddedRow(bs, "per-route profiler labels, wildcard pattern: added allocs/op (the mux matches twice)", "BenchmarkLabelsWildcard", "allocs/op"),
 	)
 	rows = append(rows, survivalRows(filepath.Join(dir, "survival.json"))...)
 	rows = append(rows, reactionRow(filepath.Join(dir, "reaction.json")))
 	rows = append(rows, idleRows(filepath.Join(dir, "idle.json"))...)
 	return rows
+}
+
+// added returns the medians of name/tune and name/baseline in unit.
+func added(bs benchmarks, name, unit string) (t, b float64, ok bool) {
+	t, ok1 := bs.median(name+"/tune", unit)
+	b, ok2 := bs.median(name+"/baseline", unit)
+	return t, b, ok1 && ok2
+}
+
+// addedRow checks what tune adds to the baseline: tune − baseline in unit
+// must be at most max.
+func addedRow(bs benchmarks, name, bench, unit string, max float64, format func(float64) string) Row {
+	target := "≤ " + format(max) + " added"
+	t, b, ok := added(bs, bench, unit)
+	if !ok {
+		return na(name, target, "no "+unit+" results for "+bench)
+	}
+	r := Row{Name: name, Tune: format(t) + " (+" + format(t-b) + ")", Baseline: format(b), Ratio: "—", Target: target, Result: verdict(t-b <= max)}
+	if b > 0 {
+		r.Ratio = fmt.Sprintf("%.2f×", t/b)
+	}
+	return r
+}
+
+// infoAddedRow shows what tune adds with no target.
+func infoAddedRow(bs benchmarks, name, bench, unit string) Row {
+	t, b, ok := added(bs, bench, unit)
+	if !ok {
+		return na(name, "—", "no "+unit+" results for "+bench)
+	}
+	return Row{Name: name, Tune: count(t) + " (+" + count(t-b) + ")", Baseline: count(b), Ratio: "—", Target: "—", Result: "info"}
 }
 
 // infoRow shows both figures with no target.

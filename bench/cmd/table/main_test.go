@@ -16,6 +16,10 @@ BenchmarkTick/baseline-2        	    2000	    114500 ns/op	   29168 B/op	     19
 BenchmarkTick/tune-2            	 1000000	      1200 ns/op	       0 B/op	       0 allocs/op
 BenchmarkScrape/tune-2          	     300	    760597 ns/op	         0 stw/scrape	  425943 B/op	    2814 allocs/op
 BenchmarkScrape/baseline-2      	     300	    670576 ns/op	         0 stw/scrape	  424238 B/op	    2760 allocs/op
+BenchmarkLabelsPlain/baseline-2 	17555503	        75.43 ns/op	       0 B/op	       0 allocs/op
+BenchmarkLabelsPlain/tune-2     	 2421184	       614.9 ns/op	     352 B/op	       2 allocs/op
+BenchmarkLabelsWildcard/baseline-2	 6650802	       185.0 ns/op	      16 B/op	       1 allocs/op
+BenchmarkLabelsWildcard/tune-2  	 1699920	      1277 ns/op	     384 B/op	       4 allocs/op
 PASS
 `
 
@@ -69,6 +73,10 @@ func TestRowsVerdicts(t *testing.T) {
 		{"refresh tick: allocs", "PASS"},
 		{"scrape /metrics", "PASS"}, // 1.13×
 		{"scrape: stop-the-world", "PASS"},
+		{"per-route profiler labels, plain pattern: LabelRoutes", "PASS"},    // +539 ns
+		{"per-route profiler labels, plain pattern: added allocs", "PASS"},   // +2
+		{"per-route profiler labels, wildcard pattern: LabelRoutes", "FAIL"}, // +1.09 µs
+		{"per-route profiler labels, wildcard pattern: added allocs", "info"},
 		{"survival, 256 MiB", "PASS"}, // no tuning killed both times
 		{"survival: outcome", "PASS"},
 		{"survival: throughput, tune vs no limit", "FAIL"}, // 0.70× per CPU-second (wall: 1.00×)

@@ -1,0 +1,347 @@
+package tune
+
+import (
+	"fmt"
+	"math"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The history is what the status page plots: one Sample per refresh tick
+// in a preallocated ring, and the latest events beside it. The loop writes;
+// any number of readers copy it out at once, without a lock the loop waits
+// for.
+
+// historySpan is how much time the ring covers at the refresh interval.
+// historyMaxSamples bounds the ring for short intervals (a faster loop then
+// covers less time) and historyMinSamples for long ones.
+const (
+	historySpan       = 15 * time.Minute
+	historyMaxSamples = 3600
+	historyMinSamples = 60
+	maxEvents         = 100
+)
+
+// Sample is one point of the status page's history, taken by the refresh
+// loop once per tick. The JSON form of StatusHandler serves a list of them,
+// oldest first; decode it into this type. Byte counts and limits are 0 when
+// there is none or it is unknown.
+type Sample struct {
+	// Time is when the tick ran.
+	Time time.Time `json:"time"`
+	// HeapLive is the Go heap the last garbage collection found reachable
+	// (/gc/heap/live:bytes).
+	HeapLive uint64 `json:"heap_live_bytes"`
+	// MemoryInUse is the Go memory in use, what GOMEMLIMIT limits: the
+	// runtime's whole footprint (/memory/classes/total) less the heap
+	// memory released to the operating system. Pressure uses the same.
+	MemoryInUse uint64 `json:"memory_in_use_bytes"`
+	// GOMEMLIMIT is the soft memory limit in effect; 0 when there is none.
+	GOMEMLIMIT int64 `json:"gomemlimit_bytes"`
+	// MemoryLimit is the tightest cgroup memory limit; 0 when there is none.
+	MemoryLimit int64 `json:"memory_limit_bytes"`
+	// MemoryUsage is the memory the kernel charges to the process's group
+	// (page cache included); 0 when it was not read.
+	MemoryUsage int64 `json:"memory_usage_bytes"`
+	// GCCPUFraction is the share of the available CPU time the GC used over
+	// the pressure window, as in PressureEvent.
+	GCCPUFraction float64 `json:"gc_cpu_fraction"`
+	// GOMAXPROCS is the GOMAXPROCS in effect.
+	GOMAXPROCS int `json:"gomaxprocs"`
+	// CPUQuota is the tightest CPU quota in CPUs; 0 when there is none.
+	CPUQuota float64 `json:"cpu_quota_cores"`
+	// Pressure is the memory pressure level ("none", "high", "critical").
+	Pressure PressureLevel `json:"pressure"`
+	// The kernel's pressure stall figures (PSI): the share of wall time, in
+	// percent over the last 10 s (avg10), in which some (or all, full)
+	// tasks of the group waited for memory, CPU or I/O. -1 when the kernel
+	// does not give them or they were not read.
+	PSIMemorySome float64 `json:"psi_memory_some_avg10"`
+	PSIMemoryFull float64 `json:"psi_memory_full_avg10"`
+	PSICPUSome    float64 `json:"psi_cpu_some_avg10"`
+	PSIIOSome     float64 `json:"psi_io_some_avg10"`
+}
+
+// Event is one thing that happened, beside the samples: the status page
+// lists the latest (at most 100), oldest first in its JSON form.
+type Event struct {
+	Time time.Time `json:"time"`
+	// Kind is one of "init" (Init ran), "limit" (the memory limit, the CPU
+	// quota or GOMEMLIMIT changed), "gomaxprocs", "pressure" (the memory
+	// pressure level changed), "rediscovery" (the cgroups were discovered
+	// again) and "error".
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// The event kinds.
+const (
+	eventInit        = "init"
+	eventLimit       = "limit"
+	eventGOMAXPROCS  = "gomaxprocs"
+	eventPressure    = "pressure"
+	eventRediscovery = "rediscovery"
+	eventError       = "error"
+)
+
+// The words of a ring slot, in this order. Floats are stored as their bits.
+const (
+	wTime = iota // unix nanoseconds
+	wHeapLive
+	wMemoryInUse
+	wGOMEMLIMIT
+	wMemoryLimit
+	wMemoryUsage
+	wGCCPU
+	wGOMAXPROCS
+	wCPUQuota
+	wPressure
+	wPSIMemorySome
+	wPSIMemoryFull
+	wPSICPUSome
+	wPSIIOSome
+	wCount
+)
+
+// ringSlot is one sample. seq is 2n+1 while sample number n is being
+// written into it and 2n+2 once it is complete, so a reader knows which
+// sample it holds and whether it changed under it (a sequence lock whose
+// words are all atomic, so the race detector sees no race either).
+type ringSlot struct {
+	seq atomic.Uint64
+	w   [wCount]atomic.Uint64
+}
+
+// ring is a fixed-size history of samples: record overwrites the oldest,
+// allocating nothing; readers copy out what is complete and drop the slots
+// overwritten while they read. record must not run concurrently with
+// itself; readers may run at any time.
+type ring struct {
+	interval time.Duration // the tick interval it was sized for
+	slots    []ringSlot
+	n        atomic.Uint64 // samples recorded (or being recorded) so far
+}
+
+// newRing makes a ring of capacity samples (at least 1).
+func newRing(capacity int, interval time.Duration) *ring {
+	return &ring{interval: interval, slots: make([]ringSlot, max(capacity, 1))}
+}
+
+// ringCapacity is how many samples cover historySpan at interval, within
+// the bounds.
+func ringCapacity(interval time.Duration) int {
+	if interval <= 0 {
+		return historyMinSamples
+	}
+	return int(min(max(int64(historySpan/interval), historyMinSamples), historyMaxSamples))
+}
+
+func (r *ring) record(s *Sample) {
+	n := r.n.Add(1) - 1
+	slot := &r.slots[n%uint64(len(r.slots))]
+	slot.seq.Store(2*n + 1)
+	w := &slot.w
+	w[wTime].Store(uint64(s.Time.UnixNano()))
+	w[wHeapLive].Store(s.HeapLive)
+	w[wMemoryInUse].Store(s.MemoryInUse)
+	w[wGOMEMLIMIT].Store(uint64(s.GOMEMLIMIT))
+	w[wMemoryLimit].Store(uint64(s.MemoryLimit))
+	w[wMemoryUsage].Store(uint64(s.MemoryUsage))
+	w[wGCCPU].Store(math.Float64bits(s.GCCPUFraction))
+	w[wGOMAXPROCS].Store(uint64(s.GOMAXPROCS))
+	w[wCPUQuota].Store(math.Float64bits(s.CPUQuota))
+	w[wPressure].Store(uint64(s.Pressure))
+	w[wPSIMemorySome].Store(math.Float64bits(s.PSIMemorySome))
+	w[wPSIMemoryFull].Store(math.Float64bits(s.PSIMemoryFull))
+	w[wPSICPUSome].Store(math.Float64bits(s.PSICPUSome))
+	w[wPSIIOSome].Store(math.Float64bits(s.PSIIOSome))
+	slot.seq.Store(2*n + 2)
+}
+
+// samples appends the complete samples to dst, oldest first, and returns
+// it. A slot rewritten while it was being copied is left out, so a slow
+// reader gets fewer samples, never a torn one.
+func (r *ring) samples(dst []Sample) []Sample {
+	end := r.n.Load()
+	start := uint64(0)
+	if size := uint64(len(r.slots)); end > size {
+		start = end - size
+	}
+	for n := start; n < end; n++ {
+		slot := &r.slots[n%uint64(len(r.slots))]
+		if slot.seq.Load() != 2*n+2 {
+			continue // overwritten already, or still being written
+		}
+		var w [wCount]uint64
+		for i := range w {
+			w[i] = slot.w[i].Load()
+		}
+		if slot.seq.Load() != 2*n+2 {
+			continue // overwritten while it was copied
+		}
+		dst = append(dst, Sample{
+			Time:          time.Unix(0, int64(w[wTime])).UTC(),
+			HeapLive:      w[wHeapLive],
+			MemoryInUse:   w[wMemoryInUse],
+			GOMEMLIMIT:    int64(w[wGOMEMLIMIT]),
+			MemoryLimit:   int64(w[wMemoryLimit]),
+			MemoryUsage:   int64(w[wMemoryUsage]),
+			GCCPUFraction: math.Float64frombits(w[wGCCPU]),
+			GOMAXPROCS:    int(w[wGOMAXPROCS]),
+			CPUQuota:      math.Float64frombits(w[wCPUQuota]),
+			Pressure:      PressureLevel(w[wPressure]),
+			PSIMemorySome: math.Float64frombits(w[wPSIMemorySome]),
+			PSIMemoryFull: math.Float64frombits(w[wPSIMemoryFull]),
+			PSICPUSome:    math.Float64frombits(w[wPSICPUSome]),
+			PSIIOSome:     math.Float64frombits(w[wPSIIOSome]),
+		})
+	}
+	return dst
+}
+
+// eventLog is a bounded list of events. Each add publishes a new immutable
+// slice (events are rare); readers load it without a lock.
+type eventLog struct {
+	mu   sync.Mutex // writers only
+	list atomic.Pointer[[]Event]
+	max  int
+}
+
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var old []Event
+	if p := l.list.Load(); p != nil {
+		old = *p
+	}
+	if len(old) >= l.max {
+		old = old[len(old)-l.max+1:]
+	}
+	next := make([]Event, 0, len(old)+1)
+	next = append(append(next, old...), e)
+	l.list.Store(&next)
+}
+
+// events returns the events, oldest first. The slice is shared: callers
+// must not modify it.
+func (l *eventLog) events() []Event {
+	if p := l.list.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// history is the package's one history, fed by the refresh loop (see
+// recordHistory) and read by the status page.
+var history struct {
+	ring   atomic.Pointer[ring]
+	events eventLog
+
+	mu      sync.Mutex // recordHistory's, so that an old and a new loop do not write at once
+	heap    [1]metrics.Sample
+	last    Sample
+	hasLast bool
+}
+
+func init() {
+	history.events.max = maxEvents
+	history.heap[0].Name = "/gc/heap/live:bytes"
+}
+
+// historyRing returns the ring sized for interval, replacing one sized for
+// another interval (its newest samples are carried over). history.mu must
+// be held.
+func historyRing(interval time.Duration) *ring {
+	r := history.ring.Load()
+	if r != nil && r.interval == interval {
+		return r
+	}
+	next := newRing(ringCapacity(interval), interval)
+	if r != nil {
+		old := r.samples(nil)
+		for i := max(len(old)-len(next.slots), 0); i < len(old); i++ {
+			next.record(&old[i])
+		}
+	}
+	history.ring.Store(next)
+	return next
+}
+
+// recordHistory adds one sample, taken by the refresh loop at now (its
+// interval sizes the ring): ev is the pressure measured in this tick and
+// rep the published report (the limits in effect, GOMAXPROCS as tune
+// recorded it). A change of a limit, GOMAXPROCS or the pressure level since
+// the previous sample is also recorded as an event. In the steady state it
+// allocates nothing.
+func recordHistory(now time.Time, interval time.Duration, ev PressureEvent, rep *Report) {
+	history.mu.Lock()
+	defer history.mu.Unlock()
+	r := historyRing(interval)
+	metrics.Read(history.heap[:])
+	s := Sample{
+		Time:          now,
+		MemoryInUse:   ev.MemoryInUse,
+		GOMEMLIMIT:    ev.GOMEMLIMIT,
+		MemoryLimit:   rep.Memory.Limit,
+		GCCPUFraction: ev.GCCPUFraction,
+		GOMAXPROCS:    rep.CPU.GOMAXPROCS,
+		CPUQuota:      rep.CPU.Quota,
+		Pressure:      ev.Level,
+		PSIMemorySome: -1, PSIMemoryFull: -1, PSICPUSome: -1, PSIIOSome: -1,
+	}
+	if v := history.heap[0].Value; v.Kind() == metrics.KindUint64 {
+		s.HeapLive = v.Uint64()
+	}
+	if s.GOMEMLIMIT == math.MaxInt64 {
+		s.GOMEMLIMIT = 0
+	}
+	r.record(&s)
+	if history.hasLast {
+		sampleEvents(history.last, s, ev)
+	}
+	history.last, history.hasLast = s, true
+}
+
+// sampleEvents records what changed from a to b as events.
+func sampleEvents(a, b Sample, ev PressureEvent) {
+	if a.MemoryLimit != b.MemoryLimit || a.GOMEMLIMIT != b.GOMEMLIMIT {
+		historyEvent(b.Time, eventLimit, fmt.Sprintf("memory limit %s → %s, GOMEMLIMIT %s → %s",
+			bytesOrNone(a.MemoryLimit), bytesOrNone(b.MemoryLimit), bytesOrNone(a.GOMEMLIMIT), bytesOrNone(b.GOMEMLIMIT)))
+	}
+	if a.CPUQuota != b.CPUQuota {
+		historyEvent(b.Time, eventLimit, fmt.Sprintf("CPU quota %s → %s", quotaOrNone(a.CPUQuota), quotaOrNone(b.CPUQuota)))
+	}
+	if a.GOMAXPROCS != b.GOMAXPROCS {
+		historyEvent(b.Time, eventGOMAXPROCS, fmt.Sprintf("GOMAXPROCS %d → %d", a.GOMAXPROCS, b.GOMAXPROCS))
+	}
+	if a.Pressure != b.Pressure {
+		historyEvent(b.Time, eventPressure, ev.String())
+	}
+}
+
+// historyEvent records an event.
+func historyEvent(at time.Time, kind, msg string) {
+	history.events.add(Event{Time: at.UTC(), Kind: kind, Message: msg})
+}
+
+// recordInit records what Init decided, and its errors, as events.
+func recordInit(rep Report) {
+	now := time.Now()
+	historyEvent(now, eventInit, rep.String())
+	for _, e := range rep.Errors {
+		historyEvent(now, eventError, e)
+	}
+}
+
+// historyNow returns a copy of the samples, oldest first, the events
+// (shared: not to be modified) and the interval the samples were taken at
+// (0 when no loop ever ran).
+func historyNow() ([]Sample, []Event, time.Duration) {
+	r := history.ring.Load()
+	if r == nil {
+		return nil, history.events.events(), 0
+	}
+	return r.samples(make([]Sample, 0, len(r.slots))), history.events.events(), r.interval
+}
