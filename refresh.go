@@ -225,6 +225,9 @@ func (o *owner) pressureChanged(ev PressureEvent) {
 		slog.String("pressure", ev.Level.String()), slog.String("previous_pressure", ev.Previous.String()),
 		slog.String("signal", string(ev.Signal)), slog.Float64("gc_cpu_fraction", ev.GCCPUFraction),
 		slog.Uint64("memory_in_use", ev.MemoryInUse), slog.Int64("gomemlimit", ev.GOMEMLIMIT))
+	if ev.Level == PressureCritical && ev.Previous < PressureCritical {
+		o.lastWords(lastWordsInput{Event: ev, Report: &o.snap.Load().report})
+	}
 	if o.calls != nil {
 		o.calls.post(ev)
 	}
