@@ -2,6 +2,7 @@ package tune
 
 import (
 	"fmt"
+	"github.com/runtimehooks/tune/internal/cgroup"
 	"math"
 	"runtime/metrics"
 	"sync"
@@ -273,9 +274,9 @@ func historyRing(interval time.Duration) *ring {
 // interval sizes the ring): ev is the pressure measured in this tick and
 // rep the published report (the limits in effect, GOMAXPROCS as tune
 // recorded it). A change of a limit, GOMAXPROCS or the pressure level since
-// the previous sample is also recorded as an event. In the steady state it
-// allocates nothing.
-func recordHistory(now time.Time, interval time.Duration, ev PressureEvent, rep *Report) {
+// the previous sample is also recorded as an event. k is the kernel's
+// view of the group when hasK. In the steady state it allocates nothing.
+func recordHistory(now time.Time, interval time.Duration, ev PressureEvent, rep *Report, hasK bool, k *cgroup.Stats) {
 	history.mu.Lock()
 	defer history.mu.Unlock()
 	r := historyRing(interval)
@@ -296,6 +297,20 @@ func recordHistory(now time.Time, interval time.Duration, ev PressureEvent, rep 
 	}
 	if s.GOMEMLIMIT == math.MaxInt64 {
 		s.GOMEMLIMIT = 0
+	}
+	if hasK {
+		if k.Usage.OK {
+			s.MemoryUsage = int64(min(k.Usage.Value, math.MaxInt64))
+		}
+		if k.Memory.OK {
+			s.PSIMemorySome, s.PSIMemoryFull = k.Memory.Some.Avg10, k.Memory.Full.Avg10
+		}
+		if k.CPU.OK {
+			s.PSICPUSome = k.CPU.Some.Avg10
+		}
+		if k.IO.OK {
+			s.PSIIOSome = k.IO.Some.Avg10
+		}
 	}
 	r.record(&s)
 	if history.hasLast {

@@ -197,7 +197,7 @@ func TestRecordHistory(t *testing.T) {
 	ev := PressureEvent{MemoryInUse: 100 << 20, GOMEMLIMIT: math.MaxInt64, GCCPUFraction: 0.03}
 	rep := reportWith(256<<20, 1.5, 2)
 	for i := range 5 {
-		recordHistory(now.Add(time.Duration(i)*time.Second), time.Second, ev, &rep)
+		recordHistory(now.Add(time.Duration(i)*time.Second), time.Second, ev, &rep, false, nil)
 	}
 	ss, evs, interval := historyNow()
 	if len(ss) != 5 || interval != time.Second {
@@ -214,7 +214,7 @@ func TestRecordHistory(t *testing.T) {
 
 	rep = reportWith(128<<20, 0, 1)
 	ev.GOMEMLIMIT, ev.Level, ev.Previous = 115<<20, PressureHigh, PressureNone
-	recordHistory(now.Add(5*time.Second), time.Second, ev, &rep)
+	recordHistory(now.Add(5*time.Second), time.Second, ev, &rep, false, nil)
 	_, evs, _ = historyNow()
 	var kinds []string
 	for _, e := range evs {
@@ -233,7 +233,7 @@ func TestRecordHistory(t *testing.T) {
 	}
 
 	// A loop with another interval: a new ring, the samples carried over.
-	recordHistory(now.Add(6*time.Second), 2*time.Second, ev, &rep)
+	recordHistory(now.Add(6*time.Second), 2*time.Second, ev, &rep, false, nil)
 	ss, _, interval = historyNow()
 	if len(ss) != 7 || interval != 2*time.Second || ss[0].MemoryLimit != 256<<20 || ss[6].MemoryLimit != 128<<20 {
 		t.Errorf("after a new interval: %d samples at %v", len(ss), interval)
@@ -246,10 +246,10 @@ func TestRecordHistoryAllocs(t *testing.T) {
 	now := time.Now()
 	ev := PressureEvent{MemoryInUse: 1 << 20, GOMEMLIMIT: 1 << 30}
 	rep := reportWith(2<<30, 2, 2)
-	recordHistory(now, time.Second, ev, &rep)
+	recordHistory(now, time.Second, ev, &rep, false, nil)
 	if n := testing.AllocsPerRun(1000, func() {
 		now = now.Add(time.Second)
-		recordHistory(now, time.Second, ev, &rep)
+		recordHistory(now, time.Second, ev, &rep, false, nil)
 	}); n != 0 {
 		t.Errorf("recordHistory allocates %v times per sample, want 0", n)
 	}
@@ -263,7 +263,7 @@ func BenchmarkRecordHistory(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(time.Second)
-		recordHistory(now, time.Second, ev, &rep)
+		recordHistory(now, time.Second, ev, &rep, false, nil)
 	}
 }
 

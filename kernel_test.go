@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/runtimehooks/tune"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,7 @@ type cmdReport struct {
 		Level      int `json:"levels_up"`
 		Action     string
 	}
+	Kernel tune.KernelReport
 	Errors []string
 }
 
@@ -74,6 +76,34 @@ func tuneJSON(t *testing.T, g *cgrouptest.Group, cmd *exec.Cmd, env ...string) c
 		t.Fatalf("tune -json output is not JSON: %v\n%s", err, stdout.Bytes())
 	}
 	return r
+}
+
+// TestKernelSignals: the kernel's own view of a real group is read: its
+// memory usage and events everywhere, pressure stall information on
+// cgroup v2 only (v1 has no per-group PSI: the report says so).
+func TestKernelSignals(t *testing.T) {
+	g := cgrouptest.New(t)
+	g.SetMemory(t, 300<<20)
+	r := runTune(t, g)
+	k := r.Kernel
+	if k.MemoryUsage <= 0 || k.UsageNote != "" {
+		t.Errorf("group memory usage %d (%q), want the kernel's figure", k.MemoryUsage, k.UsageNote)
+	}
+	if !k.Events.Available || k.Events.OOMKill != 0 {
+		t.Errorf("memory events %+v, want them read, with no OOM kill in a fresh group", k.Events)
+	}
+	switch g.Version {
+	case 2:
+		for name, p := range map[string]tune.PSIReport{"memory": k.Memory, "cpu": k.CPU, "io": k.IO} {
+			if !p.Available || p.Note != "" || p.SomeTotal < 0 {
+				t.Errorf("%s pressure on cgroup v2: %+v, want it read", name, p)
+			}
+		}
+	default:
+		if k.Memory.Available || !strings.Contains(k.Memory.Note, "cgroup v1") {
+			t.Errorf("memory pressure on cgroup v1: %+v, want it absent with a note naming v1", k.Memory)
+		}
+	}
 }
 
 func TestKernelLimitsOnOwnGroup(t *testing.T) {

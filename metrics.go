@@ -110,7 +110,7 @@ func currentLogger() *slog.Logger {
 type tuneCollector struct {
 	buildInfo, info, memLimit, cpuQuota, ratio      *prometheus.Desc
 	gcCPU, pressure, refreshes, refreshErrs, leaked *prometheus.Desc
-	lastSuccess                                     *prometheus.Desc
+	lastSuccess, psiTotal, memEvents, memUsage      *prometheus.Desc
 
 	build prometheus.Metric // constant for the life of the process
 
@@ -155,6 +155,15 @@ func newTuneCollector() *tuneCollector {
 		lastSuccess: prometheus.NewDesc("gotune_refresh_last_success_timestamp_seconds",
 			"When the refresh loop last completed a tick without error (Unix time); absent without a loop. A value falling behind means the loop stopped or fails.",
 			nil, nil),
+		psiTotal: prometheus.NewDesc("gotune_cgroup_pressure_seconds_total",
+			"Time tasks of the process's cgroup stalled waiting for a resource (cgroup v2 pressure stall information: memory.pressure, cpu.pressure, io.pressure); kind some: at least one task, full: all at once. Absent where the kernel does not give it (cgroup v1).",
+			[]string{"resource", "kind"}, nil),
+		memEvents: prometheus.NewDesc("gotune_cgroup_memory_events_total",
+			"What the kernel did at the process's cgroup memory limits (cgroup v2 memory.events: high, max, oom, oom_kill; on v1 max is memory.failcnt and oom_kill memory.oom_control's).",
+			[]string{"event"}, nil),
+		memUsage: prometheus.NewDesc("gotune_cgroup_memory_usage_bytes",
+			"The memory the kernel charges to the process's cgroup (memory.current, v1 memory.usage_in_bytes): Go's memory, page cache, cgo and other processes in the group.",
+			nil, nil),
 		leaked: prometheus.NewDesc("gotune_leaked_objects_total",
 			"Tracked objects that were not released, by kind.",
 			[]string{"kind"}, nil),
@@ -165,7 +174,7 @@ func newTuneCollector() *tuneCollector {
 
 func (c *tuneCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.info, c.memLimit, c.cpuQuota, c.ratio,
-		c.gcCPU, c.pressure, c.refreshes, c.refreshErrs, c.lastSuccess, c.leaked} {
+		c.gcCPU, c.pressure, c.refreshes, c.refreshErrs, c.lastSuccess, c.psiTotal, c.memEvents, c.memUsage, c.leaked} {
 		ch <- d
 	}
 }
@@ -184,6 +193,7 @@ func (c *tuneCollector) Collect(ch chan<- prometheus.Metric) {
 		if t := o.lastOK.Load(); t != 0 {
 			ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, float64(t)/1e9)
 		}
+		c.collectKernel(ch, &o.kcell)
 	}
 	ticks, errs := refreshCounts()
 	ch <- prometheus.MustNewConstMetric(c.refreshes, prometheus.CounterValue, float64(ticks))
@@ -191,6 +201,36 @@ func (c *tuneCollector) Collect(ch chan<- prometheus.Metric) {
 	leakCounts(func(kind string, n uint64) {
 		ch <- prometheus.MustNewConstMetric(c.leaked, prometheus.CounterValue, float64(n), kind)
 	})
+}
+
+// collectKernel sends the kernel's numbers the loop last published.
+func (c *tuneCollector) collectKernel(ch chan<- prometheus.Metric, cell *seqCell) {
+	var w [kWords]uint64
+	if !cell.load(w[:]) {
+		return
+	}
+	f := w[kFlags]
+	if f&kHasUsage != 0 {
+		ch <- prometheus.MustNewConstMetric(c.memUsage, prometheus.GaugeValue, float64(w[kUsage]))
+	}
+	for _, r := range []struct {
+		name string
+		bit  uint64
+		at   int
+	}{{"memory", kHasMem, kMemSomeTotal}, {"cpu", kHasCPU, kCPUSomeTotal}, {"io", kHasIO, kIOSomeTotal}} {
+		if f&r.bit != 0 {
+			ch <- prometheus.MustNewConstMetric(c.psiTotal, prometheus.CounterValue, float64(w[r.at])/1e6, r.name, "some")
+			ch <- prometheus.MustNewConstMetric(c.psiTotal, prometheus.CounterValue, float64(w[r.at+1])/1e6, r.name, "full")
+		}
+	}
+	if f&kHasEvents != 0 {
+		for _, e := range []struct {
+			name string
+			at   int
+		}{{"high", kHigh}, {"max", kMax}, {"oom", kOOM}, {"oom_kill", kOOMKill}} {
+			ch <- prometheus.MustNewConstMetric(c.memEvents, prometheus.CounterValue, float64(w[e.at]), e.name)
+		}
+	}
 }
 
 // fromReport returns the metrics that depend only on the published

@@ -68,7 +68,11 @@ type owner struct {
 	live bool // the process itself is the subject (not a snapshot)
 
 	// Set before the loop starts, then the loop goroutine's alone.
-	rd     *cgroup.Reader // nil when discovery failed: pressure only
+	rd     *cgroup.Reader      // nil when discovery failed: pressure only
+	sr     *cgroup.StatsReader // the kernel's view; nil with rd
+	kcur   cgroup.Stats        // its latest reading
+	kprev  cgroup.Stats        // the one before, for the pressure rules
+	kAt    time.Time           // when kprev was read
 	meter  *pressureMeter
 	last   cgroup.Limits // the limits last decided on (the last good ones)
 	prev   applied
@@ -77,6 +81,7 @@ type owner struct {
 
 	snap   atomic.Pointer[snapshot]
 	press  pressureCell
+	kcell  seqCell // the kernel's numbers (kernel.go)
 	state  atomic.Int32
 	lastOK atomic.Int64 // unix ns of the last tick without an error
 
@@ -106,6 +111,8 @@ func build(c config, live, doApply bool, prev applied, errs []error) *owner {
 		o.rd = layout.Open()
 		lim = o.rd.Read()
 		rep.Cgroup = cgroupReport(layout, o.rd)
+		o.openStats(layout, time.Now())
+		rep.Kernel = kernelNotes(&o.kcur)
 		for _, e := range []error{lim.Memory.Err, lim.CPU.Err} {
 			if e != nil {
 				errs = append(errs, e)
@@ -130,6 +137,38 @@ func build(c config, live, doApply bool, prev applied, errs []error) *owner {
 	return o
 }
 
+// openStats opens the kernel's view of the group and takes its first
+// reading (the start of what the pressure rules compare).
+func (o *owner) openStats(layout *cgroup.Layout, now time.Time) {
+	if o.sr != nil {
+		o.sr.Close()
+	}
+	o.sr = layout.OpenStats()
+	o.kcur = cgroup.Stats{}
+	if err := o.sr.Read(&o.kcur); err != nil && o.once(err.Error()) {
+		logLater(o.c.logger, slog.LevelWarn, "tune: reading the kernel's view of the group: "+err.Error(), slog.String("error", err.Error()))
+	}
+	o.kprev, o.kAt = o.kcur, now
+	o.kcell.storeKernel(&o.kcur)
+}
+
+// reportNow is the published report with the kernel's latest numbers.
+func (o *owner) reportNow() Report {
+	rep := o.report()
+	o.kcell.kernelNumbers(&rep.Kernel, o.press.load().MemoryInUse)
+	return rep
+}
+
+// closeReaders closes the files the loop kept open.
+func (o *owner) closeReaders() {
+	if o.rd != nil {
+		o.rd.Close()
+	}
+	if o.sr != nil {
+		o.sr.Close()
+	}
+}
+
 // errNoCgroups stands for a part that was not read because discovery
 // failed (its error is reported on its own).
 var errNoCgroups = fmt.Errorf("no cgroups")
@@ -147,9 +186,7 @@ func (o *owner) report() Report { return o.snap.Load().report }
 // be nil).
 func (o *owner) start(old *owner) {
 	if !o.prepare(time.Now()) {
-		if o.rd != nil {
-			o.rd.Close()
-		}
+		o.closeReaders()
 		close(o.done)
 		return
 	}
@@ -164,7 +201,7 @@ func (o *owner) prepare(now time.Time) bool {
 		return false
 	}
 	o.meter = newPressureMeter(o.c.refresh)
-	o.press.store(o.meter.measure(now))
+	o.press.store(o.meter.measure(now, PressureNone, ""))
 	o.lastOK.Store(now.UnixNano())
 	if f := o.c.opts.OnPressure; f != nil {
 		o.calls = newDelivery(f, o.c.logger)
@@ -180,9 +217,9 @@ func (o *owner) carryLevel(old *owner) {
 		return
 	}
 	p := old.press.load()
-	o.meter.level, o.meter.prev = p.Level, p.Previous
+	o.meter.level, o.meter.prev, o.meter.signal = p.Level, p.Previous, p.Signal
 	ev := o.press.load()
-	ev.Level, ev.Previous = p.Level, p.Previous
+	ev.Level, ev.Previous, ev.Signal = p.Level, p.Previous, p.Signal
 	o.press.store(ev)
 }
 
@@ -215,9 +252,7 @@ func (o *owner) run() {
 	t := time.NewTicker(o.c.refresh)
 	defer func() {
 		t.Stop()
-		if o.rd != nil {
-			o.rd.Close()
-		}
+		o.closeReaders()
 		if p := recover(); p != nil {
 			// Not reached by a panic in a tick (tick recovers); a bug here
 			// must still not take the program down, and must show.

@@ -3,9 +3,7 @@ package tune
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"runtime/metrics"
-	"sync/atomic"
 	"time"
 )
 
@@ -125,7 +123,11 @@ func (e PressureEvent) String() string {
 //
 //	High:     GC CPU ≥ 50%, or the GC CPU limiter engaged within the
 //	          window (the GC is eating the CPU), or in use ≥ 90% of
-//	          GOMEMLIMIT and GC CPU ≥ 30%
+//	          GOMEMLIMIT and GC CPU ≥ 30%, or in use ≥ 110% of GOMEMLIMIT
+//	          whatever the GC costs: the limit cannot be held (a program
+//	          was seen at 170-190% of GOMEMLIMIT with the GC at 17%, where
+//	          the rules before this one said none; a heap held at the
+//	          limit with GOGC=off overshoots it by a few percent only)
 //	Critical: in use ≥ 90% of GOMEMLIMIT and either the limiter engaged
 //	          within the window or GC CPU ≥ 50% (the GC is eating the CPU
 //	          because the heap cannot grow: an OOM kill is near); or in
@@ -143,6 +145,7 @@ const (
 	pressureInUse   = 0.90 // of GOMEMLIMIT: the heap cannot grow
 	pressureGCInUse = 0.30 // GC CPU share that is High with the heap at pressureInUse
 	pressureGC      = 0.50 // GC CPU share that is High on its own, Critical at pressureInUse
+	pressurePast    = 1.10 // of GOMEMLIMIT: the limit cannot be held, whatever the GC costs
 )
 
 // The runtime/metrics samples the meter reads, in this order.
@@ -183,11 +186,12 @@ type pressureMeter struct {
 	ring    []cpuSample // the window, oldest at next when full
 	next    int
 	full    bool
-	level   PressureLevel // the level reported
-	prev    PressureLevel // the level before the latest change
-	below   int           // consecutive measurements under level
-	calm    int           // how many measurements make a whole window
-	changed bool          // the latest measurement changed the level
+	level   PressureLevel  // the level reported
+	prev    PressureLevel  // the level before the latest change
+	below   int            // consecutive measurements under level
+	calm    int            // how many measurements make a whole window
+	changed bool           // the latest measurement changed the level
+	signal  PressureSignal // what set the level reported
 }
 
 // newPressureMeter sizes the window for one measurement per interval.
@@ -222,9 +226,10 @@ func (m *pressureMeter) float(i int) float64 {
 	return 0
 }
 
-// measure reads the runtime's metrics and returns the event for now;
-// m.changed says whether the level changed.
-func (m *pressureMeter) measure(now time.Time) PressureEvent {
+// measure reads the runtime's metrics and returns the event for now, the
+// runtime's rules joined with the kernel's level (kernelPressure); m.changed
+// says whether the level changed.
+func (m *pressureMeter) measure(now time.Time, kernel PressureLevel, kernelSignal PressureSignal) PressureEvent {
 	metrics.Read(m.samples)
 	cur := cpuSample{at: now, gc: m.float(mGCCPU) - m.float(mGCIdleCPU), total: m.float(mTotalCPU), limiter: m.uint(mLimiter)}
 
@@ -253,27 +258,25 @@ func (m *pressureMeter) measure(now time.Time) PressureEvent {
 	}
 	ev.GOMEMLIMIT = int64(min(m.uint(mGOMEMLIMIT), math.MaxInt64))
 
-	changed := m.settle(pressureLevel(ev.InUseFraction(), ev.GCCPUFraction, ev.LimiterEngaged))
-	ev.Level, ev.Previous = m.level, m.prev
-	if ev.Level > PressureNone {
-		ev.Signal = SignalRuntime
-	}
-	m.changed = changed
+	raw, sig := combinePressure(pressureLevel(ev.InUseFraction(), ev.GCCPUFraction, ev.LimiterEngaged), kernel, kernelSignal)
+	m.changed = m.settle(raw, sig)
+	ev.Level, ev.Previous, ev.Signal = m.level, m.prev, m.signal
 	return ev
 }
 
 // settle moves the reported level towards raw, the level of one
-// measurement: up at once, down only after a whole window of lower ones.
-// It reports whether the level changed.
-func (m *pressureMeter) settle(raw PressureLevel) bool {
+// measurement set by sig: up at once, down only after a whole window of
+// lower ones. The signal reported is the one of the level entered. It
+// reports whether the level changed.
+func (m *pressureMeter) settle(raw PressureLevel, sig PressureSignal) bool {
 	was := m.level
 	switch {
 	case raw > m.level:
-		m.level, m.below = raw, 0
+		m.level, m.signal, m.below = raw, sig, 0
 	case raw < m.level:
 		m.below++
 		if m.below >= m.calm {
-			m.level, m.below = raw, 0
+			m.level, m.signal, m.below = raw, sig, 0
 		}
 	default:
 		m.below = 0
@@ -290,20 +293,16 @@ func pressureLevel(inUse, gc float64, limiter bool) PressureLevel {
 	switch {
 	case full && (limiter || gc >= pressureGC), inUse >= 1 && gc >= pressureGCInUse:
 		return PressureCritical
-	case limiter, gc >= pressureGC, full && gc >= pressureGCInUse:
+	case limiter, gc >= pressureGC, full && gc >= pressureGCInUse, inUse >= pressurePast:
 		return PressureHigh
 	}
 	return PressureNone
 }
 
 // pressureCell publishes the latest PressureEvent from the loop (its only
-// writer) to any number of readers, without a lock and without allocating:
-// a sequence lock over atomic words. A reader retries while a write is in
-// progress.
-type pressureCell struct {
-	seq atomic.Uint64 // odd while a write is in progress
-	w   [pWords]atomic.Uint64
-}
+// writer) to any number of readers, without a lock and without allocating
+// (a seqCell).
+type pressureCell struct{ c seqCell }
 
 const (
 	pFlags = iota // level, previous, limiter, signal: one byte each
@@ -319,38 +318,25 @@ func (c *pressureCell) store(ev PressureEvent) {
 	if ev.LimiterEngaged {
 		limiter = 1
 	}
-	var t int64
+	var w [pWords]uint64
 	if !ev.Time.IsZero() {
-		t = ev.Time.UnixNano()
+		w[pTime] = uint64(ev.Time.UnixNano())
 	}
-	c.seq.Add(1)
-	c.w[pFlags].Store(uint64(ev.Level)&0xff | uint64(ev.Previous)&0xff<<8 | limiter<<16 | uint64(signalIndex(ev.Signal))<<24)
-	c.w[pGCCPU].Store(math.Float64bits(ev.GCCPUFraction))
-	c.w[pInUse].Store(ev.MemoryInUse)
-	c.w[pLimit].Store(uint64(ev.GOMEMLIMIT))
-	c.w[pTime].Store(uint64(t))
-	c.seq.Add(1)
+	w[pFlags] = uint64(ev.Level)&0xff | uint64(ev.Previous)&0xff<<8 | limiter<<16 | uint64(signalIndex(ev.Signal))<<24
+	w[pGCCPU] = math.Float64bits(ev.GCCPUFraction)
+	w[pInUse] = ev.MemoryInUse
+	w[pLimit] = uint64(ev.GOMEMLIMIT)
+	c.c.store(w[:])
 }
 
 func (c *pressureCell) load() PressureEvent {
 	var w [pWords]uint64
-	for {
-		s := c.seq.Load()
-		if s&1 == 0 {
-			for i := range w {
-				w[i] = c.w[i].Load()
-			}
-			if c.seq.Load() == s {
-				break
-			}
-		}
-		runtime.Gosched()
-	}
+	c.c.load(w[:])
 	ev := PressureEvent{
 		Level:          PressureLevel(w[pFlags] & 0xff),
 		Previous:       PressureLevel(w[pFlags] >> 8 & 0xff),
 		LimiterEngaged: w[pFlags]>>16&1 == 1,
-		Signal:         signals[w[pFlags]>>24&0xff],
+		Signal:         signals[w[pFlags]>>24&0xff%uint64(len(signals))],
 		GCCPUFraction:  math.Float64frombits(w[pGCCPU]),
 		MemoryInUse:    w[pInUse],
 		GOMEMLIMIT:     int64(w[pLimit]),

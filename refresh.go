@@ -37,9 +37,18 @@ func (o *owner) tick(now time.Time) {
 	if o.rd != nil {
 		ok = o.refreshLimits()
 	}
-	ev := o.meter.measure(now)
+	kl, ks := PressureNone, PressureSignal("")
+	if o.sr != nil {
+		if err := o.sr.Read(&o.kcur); err != nil && o.once(err.Error()) {
+			logLater(o.c.logger, slog.LevelWarn, "tune: reading the kernel's view of the group: "+err.Error(), slog.String("error", err.Error()))
+		}
+		kl, ks = kernelPressure(&o.kprev, &o.kcur, now.Sub(o.kAt), defaultKernelThresholds)
+		o.kprev, o.kAt = o.kcur, now
+		o.kcell.storeKernel(&o.kcur)
+	}
+	ev := o.meter.measure(now, kl, ks)
 	o.press.store(ev)
-	recordHistory(now, o.c.refresh, ev, &o.snap.Load().report)
+	recordHistory(now, o.c.refresh, ev, &o.snap.Load().report, o.sr != nil, &o.kcur)
 	if ok {
 		o.lastOK.Store(now.UnixNano())
 	}
@@ -139,6 +148,7 @@ func (o *owner) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limits) 
 	rd.WatchMoves()
 	o.rd.Close()
 	o.rd = rd
+	o.openStats(layout, time.Now())
 	const msg = "the process's cgroups changed (it was moved, or its group went away) and were discovered again"
 	mem, cpu := dirOrNone(layout.Memory.Dirs), dirOrNone(layout.CPU.Dirs)
 	logLater(o.c.logger, slog.LevelInfo, "tune: "+msg, slog.String("memory_group", mem), slog.String("cpu_group", cpu))
@@ -161,6 +171,7 @@ func (o *owner) change(lim cgroup.Limits, layout *cgroup.Layout) {
 	rep := old
 	if layout != nil {
 		rep.Cgroup = cgroupReport(layout, o.rd)
+		rep.Kernel = kernelNotes(&o.kcur)
 	}
 	d := decide(lim, o.c, readRuntime(o.live), o.prev)
 	apply(&d)
@@ -226,7 +237,11 @@ func (o *owner) pressureChanged(ev PressureEvent) {
 		slog.String("signal", string(ev.Signal)), slog.Float64("gc_cpu_fraction", ev.GCCPUFraction),
 		slog.Uint64("memory_in_use", ev.MemoryInUse), slog.Int64("gomemlimit", ev.GOMEMLIMIT))
 	if ev.Level == PressureCritical && ev.Previous < PressureCritical {
-		o.lastWords(lastWordsInput{Event: ev, Report: &o.snap.Load().report})
+		in := lastWordsInput{Event: ev, Report: &o.snap.Load().report}
+		if o.sr != nil {
+			in.Stats = &o.kcur
+		}
+		o.lastWords(in)
 	}
 	if o.calls != nil {
 		o.calls.post(ev)

@@ -417,6 +417,8 @@ func TestPressureLevelThresholds(t *testing.T) {
 		{1.20, 0.30, true, PressureCritical},  // past it: the limiter let the heap overshoot
 		{1.40, 0.31, false, PressureCritical}, // past it, GC near 30% on a loaded machine (seen under Go 1.25 in CI)
 		{1.05, 0.10, false, PressureNone},     // past it but the GC is cheap (GOGC=off overshoot): no spiral
+		{1.80, 0.17, false, PressureHigh},     // far past it with a cheap GC: the limit cannot be held (seen at 170-190%)
+		{1.10, 0.00, false, PressureHigh},     // 10% past it: the limit is not held
 		{0.99, 0.31, false, PressureHigh},     // at it, not past it
 	}
 	for _, tt := range tests {
@@ -442,7 +444,7 @@ func TestPressureSettle(t *testing.T) {
 		m := &pressureMeter{calm: 3}
 		var got []PressureLevel
 		for _, raw := range tt.raw {
-			m.settle(raw)
+			m.settle(raw, SignalRuntime)
 			got = append(got, m.level)
 		}
 		if !equal(got, tt.want) {
@@ -537,7 +539,7 @@ func BenchmarkPressureMeasure(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(time.Second)
-		m.measure(now)
+		m.measure(now, PressureNone, "")
 	}
 }
 

@@ -16,6 +16,10 @@ type Report struct {
 	Cgroup CgroupReport `json:"cgroup"`
 	Memory MemoryReport `json:"memory"`
 	CPU    CPUReport    `json:"cpu"`
+	// Kernel is the kernel's own view of the memory group: usage, pressure
+	// stall information, memory events. Current and the status page give
+	// the latest numbers; Init's report gives those at Init.
+	Kernel KernelReport `json:"kernel"`
 	// Applied is true when the decisions were carried out (Init), false
 	// for Detect and under GOTUNE=off.
 	Applied bool `json:"applied"`

@@ -115,7 +115,7 @@ var currentStatus = func() statusInput {
 	samples, events, interval := historyNow()
 	rep := notInitialized
 	if o := current.Load(); o != nil {
-		rep = o.report() // published, immutable: the page only reads it
+		rep = o.reportNow() // published, immutable: the page only reads it
 	}
 	return statusInput{
 		Report:   rep,

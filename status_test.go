@@ -508,7 +508,7 @@ func TestStatusDoesNotStopTheWorld(t *testing.T) {
 	ev := PressureEvent{GOMEMLIMIT: math.MaxInt64}
 	for _, s := range ss {
 		rep := reportWith(s.MemoryLimit, s.CPUQuota, s.GOMAXPROCS)
-		recordHistory(s.Time, time.Second, ev, &rep)
+		recordHistory(s.Time, time.Second, ev, &rep, false, nil)
 	}
 	before := otherPauses()
 	var ms runtime.MemStats

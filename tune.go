@@ -89,7 +89,7 @@ func Init(opts Options) (rep Report, err error) {
 	opts.Root = ""
 	c, errs := loadConfig(opts, os.Getenv)
 	o, lines := replace(c, errs)
-	rep = o.report()
+	rep = o.reportNow()
 	recordInit(rep)
 
 	// The report is published and no lock is held: the logger may call
@@ -160,10 +160,8 @@ func Detect(opts Options) (Report, error) {
 		prev = o.snap.Load().prev
 	}
 	o := build(c, live, false, prev, errs)
-	if o.rd != nil {
-		o.rd.Close()
-	}
-	rep := o.report()
+	o.closeReaders()
+	rep := o.reportNow()
 	return rep, errors.Join(rep.errs...)
 }
 
@@ -199,5 +197,5 @@ func Current() Report {
 	if o == nil {
 		return notInitialized.clone()
 	}
-	return o.report().clone()
+	return o.reportNow().clone()
 }

@@ -459,3 +459,76 @@ func TestReadsDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopKernelSignals: the loop reads the kernel's view of the group
+// each tick: memory events and PSI raise the pressure level, naming the
+// signal; Current and the metrics show the kernel's numbers.
+func TestLoopKernelSignals(t *testing.T) {
+	isolate(t)
+	root, app := v2Tree(t, "314572800\n", "max 100000\n")
+	events := filepath.Join(app, "memory.events")
+	psi := filepath.Join(app, "memory.pressure")
+	write(t, events, "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n")
+	write(t, psi, "some avg10=0.00 avg60=0.00 avg300=0.00 total=100\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=50\n")
+	write(t, filepath.Join(app, "memory.current"), "104857600\n")
+	c, _ := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
+	o := fixtureLoop(t, c)
+	now := time.Now()
+	tick := func() PressureEvent {
+		now = now.Add(c.refresh)
+		o.tick(now)
+		return Pressure()
+	}
+	if p := tick(); p.Level != PressureNone {
+		t.Fatalf("a quiet group: %+v", p)
+	}
+	k := Current().Kernel
+	if !k.Memory.Available || k.Memory.SomeTotal != 100*time.Microsecond || k.MemoryUsage != 104857600 || !k.Events.Available {
+		t.Errorf("Current().Kernel = %+v", k)
+	}
+
+	write(t, events, "low 0\nhigh 3\nmax 0\noom 0\noom_kill 0\n")
+	if p := tick(); p.Level != PressureHigh || p.Signal != SignalMemoryEventsHigh {
+		t.Errorf("memory.events high rose: level %v signal %q, want high memory_events_high", p.Level, p.Signal)
+	}
+	write(t, events, "low 0\nhigh 3\nmax 2\noom 1\noom_kill 1\n")
+	if p := tick(); p.Level != PressureCritical || p.Signal != SignalOOMKill {
+		t.Errorf("oom_kill rose: level %v signal %q, want critical oom_kill", p.Level, p.Signal)
+	}
+	if got := Current().Kernel.Events; got.OOMKill != 1 || got.Max != 2 || got.High != 3 {
+		t.Errorf("Current().Kernel.Events = %+v", got)
+	}
+
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		`gotune_cgroup_memory_events_total{event="oom_kill"}`:                 1,
+		`gotune_cgroup_memory_events_total{event="high"}`:                     3,
+		`gotune_cgroup_pressure_seconds_total{kind="full",resource="memory"}`: 50e-6,
+		`gotune_cgroup_memory_usage_bytes`:                                    104857600,
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			name := mf.GetName()
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			got[name] = v
+		}
+	}
+	for name, v := range want {
+		if g, ok := got[name]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", name, g, ok, v)
+		}
+	}
+}

@@ -46,7 +46,7 @@ var suites = []suite{
 	{step: "tune", pkg: ".", tests: []string{
 		"TestKernelLimitsOnOwnGroup", "TestKernelParentLimitUnlimitedChild", "TestKernelChildTighterThanParent",
 		"TestKernelEnvironmentWins", "TestKernelGOTUNEOff", "TestKernelBlankImport",
-		"TestKernelNestedDelegation", "TestKernelCgroupNamespace", "TestPressureSpiral",
+		"TestKernelNestedDelegation", "TestKernelCgroupNamespace", "TestPressureSpiral", "TestKernelSignals",
 	}, v2: []string{"TestKernelMemoryHigh"}},
 	{step: "cmd-tune", pkg: "./cmd/tune", tests: []string{
 		"TestWatchFollowsLimits", "TestWatchEnvironmentWins", "TestWatchFollowsAMove",
