@@ -90,7 +90,7 @@ var readBuild = sync.OnceValues(func() (buildVersion, []dependency) {
 	}
 	if v.Modified != nil && *v.Modified {
 		v.Warning = modifiedWarning
-		slog.Warn("tune: this binary was "+modifiedWarning, "revision", v.Revision)
+		logLater(currentLogger(), slog.LevelWarn, "tune: this binary was "+modifiedWarning, slog.String("revision", v.Revision))
 	}
 	deps := make([]dependency, 0, len(bi.Deps))
 	for _, m := range bi.Deps {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -69,6 +70,9 @@ func TestRegisterSeries(t *testing.T) {
 		{"go_memory_classes_heap_released_bytes", dto.MetricType_GAUGE},
 		{"go_cpu_classes_gc_total_cpu_seconds_total", dto.MetricType_COUNTER},
 		{"go_cpu_classes_total_cpu_seconds_total", dto.MetricType_COUNTER},
+		// What client_golang's MetricsAll has beyond the groups above.
+		{"go_sync_mutex_wait_total_seconds_total", dto.MetricType_COUNTER},
+		{"go_cgo_go_to_c_calls_calls_total", dto.MetricType_COUNTER},
 		// The build and tune's own counters, present before Init.
 		{"gotune_build_info", dto.MetricType_GAUGE},
 		{"gotune_refresh_total", dto.MetricType_COUNTER},
@@ -461,4 +465,93 @@ func TestLeakedObjectsSeries(t *testing.T) {
 		t.Errorf("gotune_leaked_objects_total{kind=%q} = %v (present %v), want 0", closedKind, n, ok)
 	}
 	runtime.KeepAlive(closed)
+}
+
+// customGoCollector is a Go collector with options of a user's own, which
+// Register cannot replace.
+func customGoCollector() prometheus.Collector {
+	return collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/`)}))
+}
+
+// TestRegisterBesideCustomGoCollector: a registry that already holds a
+// customised Go collector keeps it, and still gets tune's own series;
+// Register's error says what was kept and names NewCollector. The other
+// order (tune first, then the user's collector) fails only the user's
+// registration, as client_golang does for any duplicate.
+func TestRegisterBesideCustomGoCollector(t *testing.T) {
+	t.Run("custom first", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(customGoCollector())
+		err := Register(reg)
+		if err == nil || !strings.Contains(err.Error(), "Go runtime collector registered earlier was kept") ||
+			!strings.Contains(err.Error(), "tune.NewCollector") {
+			t.Errorf("Register = %v, want an error saying the Go collector was kept and naming NewCollector", err)
+		}
+		fams := families(t, reg) // fails on duplicates
+		for _, name := range []string{"gotune_build_info", "gotune_refresh_total", "go_sched_gomaxprocs_threads", "process_cpu_seconds_total"} {
+			if _, ok := fams[name]; !ok && (name != "process_cpu_seconds_total" || runtime.GOOS == "linux") {
+				t.Errorf("%s missing", name)
+			}
+		}
+		if _, ok := fams["go_cpu_classes_gc_total_cpu_seconds_total"]; ok {
+			t.Error("tune's Go collector was registered beside the user's")
+		}
+	})
+	t.Run("tune first", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		if err := Register(reg); err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.Register(customGoCollector()); err == nil {
+			t.Error("a second Go collector registered beside tune's, want client_golang's duplicate error")
+		}
+		fams := families(t, reg)
+		for _, name := range []string{"gotune_build_info", "go_cpu_classes_gc_total_cpu_seconds_total"} {
+			if _, ok := fams[name]; !ok {
+				t.Errorf("%s missing", name)
+			}
+		}
+	})
+	t.Run("NewCollector beside the custom one", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(customGoCollector(), NewCollector())
+		if _, ok := families(t, reg)["gotune_build_info"]; !ok {
+			t.Error("gotune_build_info missing")
+		}
+	})
+}
+
+// TestNewCollectorPromtool: tune's own series alone, on a registry of
+// their own, pass promtool's lint.
+func TestNewCollectorPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" || os.Getenv("GOTUNE_TEST_REQUIRE_CGROUPS") == "1" {
+			t.Fatalf("promtool not found: %v", err)
+		}
+		t.Skip("promtool not installed (apt-get install prometheus)")
+	}
+	if _, err := Init(Options{RefreshInterval: minRefresh, CrashFile: "off", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Logf("Init: %v", err)
+	}
+	t.Cleanup(Stop)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector())
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.Bytes()
+	for _, want := range []string{"\ngotune_info{", "\ngotune_build_info{", "\ngotune_refresh_last_success_timestamp_seconds "} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("no %q:\n%.3000s", want, body)
+		}
+	}
+	if bytes.Contains(body, []byte("\ngo_")) {
+		t.Errorf("NewCollector exports go_ series:\n%.2000s", body)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }

@@ -30,8 +30,7 @@ type Report struct {
 	// is off, or for Detect); see Options.CrashFile.
 	CrashFile string `json:"crash_file,omitempty"`
 
-	errs        []error
-	discoverErr error
+	errs []error
 }
 
 // CgroupReport describes the cgroups that were found.

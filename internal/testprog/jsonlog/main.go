@@ -38,7 +38,7 @@ func (t *tee) has(s string) bool {
 	return bytes.Contains(t.buf.Bytes(), []byte(s))
 }
 
-type conn struct{ b [64]byte }
+type conn struct{ _ [64]byte } // not a tiny allocation: the cleanup needs its own
 
 func main() {
 	out := &tee{}
