@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runtimehooks/tune"
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
@@ -166,11 +167,11 @@ func TestWatchFollowsLimits(t *testing.T) {
 		{"CPU quota lowered to 1", func() { g.SetCPU(t, 100000, 100000) }, func(l watchLine) bool {
 			return l.CPU.Quota != nil && *l.CPU.Quota == 1 && l.CPU.GOMAXPROCS == 1
 		}},
-		// GOMAXPROCS is not checked here: the floor policy leaves it as it
-		// is when the quota goes (an open question for the library); the
-		// auto policy's hand back is checked in TestWatchAncestorQuota.
-		{"CPU quota removed", func() { g.SetCPU(t, -1, 100000) }, func(l watchLine) bool {
-			return l.CPU.Quota == nil
+		// The floor policy hands GOMAXPROCS back to the runtime when the
+		// quota goes (the auto policy's hand back is in
+		// TestWatchAncestorQuota).
+		{"CPU quota removed: GOMAXPROCS back to the runtime's default", func() { g.SetCPU(t, -1, 100000) }, func(l watchLine) bool {
+			return l.CPU.Quota == nil && l.CPU.GOMAXPROCS == runtime.NumCPU() && l.CPU.Action == tune.ActionRuntime
 		}},
 		{"CPU quota back at 1", func() { g.SetCPU(t, 100000, 100000) }, func(l watchLine) bool {
 			return l.CPU.Quota != nil && *l.CPU.Quota == 1 && l.CPU.GOMAXPROCS == 1
@@ -199,8 +200,13 @@ func TestWatchFollowsLimits(t *testing.T) {
 	if err := w.cmd.Wait(); err != nil {
 		t.Errorf("tune -watch after SIGTERM: %v, want exit status 0\nstderr:\n%s", err, w.stderr.String())
 	}
-	// Each change was one Info line naming old → new and the source.
+	// Each change was one Info line naming old → new and the source, and
+	// none named a source that was not (cgroup v1's memory.stat, stale
+	// after a raise or a removal, once read as "an ancestor's").
 	log := w.stderr.String()
+	if strings.Contains(log, "above the mount point") {
+		t.Errorf("a change was put down to an ancestor above the mount point:\n%s", log)
+	}
 	for _, want := range []string{
 		"memory limit 300MiB → 200MiB, GOMEMLIMIT 270MiB → 180MiB (set: 0.9 × own group's limit from " + g.MemoryFile(),
 		"memory limit 400MiB → none, GOMEMLIMIT 360MiB → none (restored",
