@@ -55,4 +55,3 @@ func TestDetectOnBlockingSnapshot(t *testing.T) {
 		Stop()
 	})
 }
-
