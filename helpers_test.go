@@ -1,10 +1,8 @@
 package tune_test
 
 import (
-	"bytes"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,27 +15,8 @@ func cleanEnv() []string {
 	return cgrouptest.ChildEnv("GOTUNE_CRASH_FILE=off")
 }
 
-// syncBuffer is a bytes.Buffer that a child's output may be copied into
-// while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitOutput polls out, with a deadline, until it contains want.
-func waitOutput(t *testing.T, out *syncBuffer, want string, within time.Duration) bool {
+func waitOutput(t *testing.T, out *cgrouptest.Buffer, want string, within time.Duration) bool {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !strings.Contains(out.String(), want) {

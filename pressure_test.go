@@ -31,13 +31,13 @@ type spiralLine struct {
 
 // runSpiral starts the spiral program inside a fresh group with a memory
 // limit and a 100ms refresh, and returns its lines as they come.
-func runSpiral(t *testing.T, limit int64, env []string, args ...string) (<-chan spiralLine, *exec.Cmd, *syncBuffer) {
+func runSpiral(t *testing.T, limit int64, env []string, args ...string) (<-chan spiralLine, *exec.Cmd, *cgrouptest.Buffer) {
 	t.Helper()
 	g := cgrouptest.New(t)
 	g.SetMemory(t, limit)
 	cmd := g.Command(build(t, "./internal/testprog/spiral"), args...)
 	cmd.Env = append(append(cleanEnv(), "GOTUNE_REFRESH=100ms"), env...)
-	var stderr syncBuffer
+	var stderr cgrouptest.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/runtimehooks/tune/internal/cgroup"
+	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
 // isolate saves what Init changes in this process and restores it when the
@@ -39,22 +40,8 @@ func isolate(t *testing.T) {
 	})
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// logBuffer collects a logger's output while the test reads it.
+type logBuffer = cgrouptest.Buffer
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

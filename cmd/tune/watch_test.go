@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,26 +42,9 @@ func TestMain(m *testing.M) {
 type watcher struct {
 	cmd    *exec.Cmd
 	lines  <-chan watchLine
-	stderr *syncBuffer
+	stderr *cgrouptest.Buffer
 	last   watchLine
 	wait   time.Duration
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 const watchRefresh = 100 * time.Millisecond
@@ -72,7 +54,7 @@ func startWatch(t *testing.T, g *cgrouptest.Group, env ...string) *watcher {
 	t.Helper()
 	w := &watcher{
 		cmd:    g.Command(buildTune(t), "-watch"),
-		stderr: &syncBuffer{},
+		stderr: &cgrouptest.Buffer{},
 		// Two refresh intervals, plus slack for a loaded machine.
 		wait: 2*watchRefresh + 3*time.Second,
 	}

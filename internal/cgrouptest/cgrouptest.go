@@ -15,6 +15,7 @@ package cgrouptest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -402,4 +404,24 @@ func GetOK(tb testing.TB, url string) []byte {
 		tb.Fatalf("GET %s: %d %v\n%.2000s", url, resp.StatusCode, err, b)
 	}
 	return b
+}
+
+// Buffer is a bytes.Buffer that may be written (a child's output, a log
+// handler) while the test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
