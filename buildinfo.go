@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // buildVersion is what VersionHandler serves. Its fields are an allow-list:
@@ -90,7 +91,6 @@ var readBuild = sync.OnceValues(func() (buildVersion, []dependency) {
 	}
 	if v.Modified != nil && *v.Modified {
 		v.Warning = modifiedWarning
-		logLater(currentLogger(), slog.LevelWarn, "tune: this binary was "+modifiedWarning, slog.String("revision", v.Revision))
 	}
 	deps := make([]dependency, 0, len(bi.Deps))
 	for _, m := range bi.Deps {
@@ -107,6 +107,9 @@ var readBuild = sync.OnceValues(func() (buildVersion, []dependency) {
 	}
 	return v, deps
 })
+
+// warnedModified is set once the modified-tree warning was logged.
+var warnedModified atomic.Bool
 
 // VersionOption configures VersionHandler.
 type VersionOption func(*versionConfig)
@@ -136,6 +139,10 @@ func VersionHandler(opts ...VersionOption) http.Handler {
 		o(&c)
 	}
 	v, deps := readBuild()
+	if v.Warning != "" && warnedModified.CompareAndSwap(false, true) {
+		// On the caller's goroutine, once, with no lock held.
+		logNow(currentLogger(), slog.LevelWarn, "tune: this binary was "+modifiedWarning, slog.String("revision", v.Revision))
+	}
 	if c.deps {
 		v.Dependencies = deps
 	}
