@@ -117,7 +117,8 @@ var shutdown struct {
 }
 
 // Shutdown cancels ShutdownContext, runs the OnShutdown hooks once each, in
-// reverse order of registration, and then calls Stop. Every hook gets ctx
+// reverse order of registration, and then calls Stop (waiting for an
+// OnPressure call in progress only until ctx is done). Every hook gets ctx
 // and shares its deadline: Shutdown stops waiting for a hook that has not
 // returned when ctx is done, and hooks not yet started then are not run;
 // both are reported. A hook's error, panic or runtime.Goexit does not stop
@@ -125,7 +126,8 @@ var shutdown struct {
 //
 // Last, Shutdown switches the crash output off and removes the crash file
 // when it holds only its header, so that a clean end leaves no file
-// behind; a crash after Shutdown goes to stderr only.
+// behind (a crash after Shutdown goes to stderr only), and waits, until
+// ctx is done, for tune's queued log lines to be written.
 //
 // Shutdown runs the hooks only once: later and concurrent calls wait for
 // that run (or for their own ctx) and return its result.
@@ -157,8 +159,11 @@ func Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	Stop()
+	if err := stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	endCrash()
+	flushLogsCtx(ctx) // tune's queued lines, before the program exits
 
 	shutdown.mu.Lock()
 	shutdown.err = errors.Join(errs...)

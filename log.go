@@ -117,19 +117,26 @@ func startLogWriter() {
 // flushLogs waits until the lines queued before it have been written, or
 // the timeout passes; it reports whether they were. Tests use it.
 func flushLogs(timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return flushLogsCtx(ctx)
+}
+
+// flushLogsCtx waits until the lines queued before it have been written,
+// or ctx is done; it reports whether they were. Shutdown calls it, so that
+// a program's last lines from tune are not lost when it exits.
+func flushLogsCtx(ctx context.Context) bool {
 	logQueue.once.Do(startLogWriter)
 	done := make(chan struct{})
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case logQueue.ch <- logLine{done: done}:
-	case <-t.C:
+	case <-ctx.Done():
 		return false
 	}
 	select {
 	case <-done:
 		return true
-	case <-t.C:
+	case <-ctx.Done():
 		return false
 	}
 }
