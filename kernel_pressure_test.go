@@ -107,20 +107,28 @@ func TestCombinePressure(t *testing.T) {
 	tests := []struct {
 		rt, kernel PressureLevel
 		signal     PressureSignal
+		inUse      float64
 		level      PressureLevel
 		named      PressureSignal
 	}{
-		{PressureNone, PressureNone, "", PressureNone, ""},
-		{PressureHigh, PressureNone, "", PressureHigh, SignalRuntime},
-		{PressureNone, PressureHigh, SignalMemoryEventsMax, PressureHigh, SignalMemoryEventsMax},
-		{PressureHigh, PressureHigh, SignalPSIMemoryFull, PressureHigh, SignalRuntime},
-		{PressureHigh, PressureCritical, SignalOOMKill, PressureCritical, SignalOOMKill},
-		{PressureCritical, PressureHigh, SignalPSIMemoryFull, PressureCritical, SignalRuntime},
+		{PressureNone, PressureNone, "", 0.5, PressureNone, ""},
+		{PressureHigh, PressureNone, "", 0.5, PressureHigh, SignalRuntime},
+		{PressureNone, PressureHigh, SignalMemoryEventsMax, 0.5, PressureHigh, SignalMemoryEventsMax},
+		{PressureHigh, PressureHigh, SignalPSIMemoryFull, 0.5, PressureHigh, SignalRuntime},
+		{PressureHigh, PressureCritical, SignalOOMKill, 0.5, PressureCritical, SignalOOMKill},
+		{PressureCritical, PressureHigh, SignalPSIMemoryFull, 0.5, PressureCritical, SignalRuntime},
+		// At the hard limit with Go past its soft one: Critical.
+		{PressureHigh, PressureHigh, SignalMemoryFailcnt, 1.09, PressureCritical, SignalMemoryFailcnt},
+		{PressureNone, PressureHigh, SignalMemoryEventsMax, 1.0, PressureCritical, SignalMemoryEventsMax},
+		// The page cache at the limit, Go below GOMEMLIMIT: High.
+		{PressureNone, PressureHigh, SignalMemoryFailcnt, 0.6, PressureHigh, SignalMemoryFailcnt},
+		// memory.high throttling is not the hard limit: High.
+		{PressureHigh, PressureHigh, SignalMemoryEventsHigh, 1.2, PressureHigh, SignalRuntime},
 	}
 	for _, tt := range tests {
-		level, named := combinePressure(tt.rt, tt.kernel, tt.signal)
+		level, named := combinePressure(tt.rt, tt.kernel, tt.signal, tt.inUse)
 		if level != tt.level || named != tt.named {
-			t.Errorf("combinePressure(%v, %v, %q) = %v, %q; want %v, %q", tt.rt, tt.kernel, tt.signal, level, named, tt.level, tt.named)
+			t.Errorf("combinePressure(%v, %v, %q, %v) = %v, %q; want %v, %q", tt.rt, tt.kernel, tt.signal, tt.inUse, level, named, tt.level, tt.named)
 		}
 	}
 }

@@ -258,7 +258,8 @@ func (m *pressureMeter) measure(now time.Time, kernel PressureLevel, kernelSigna
 	}
 	ev.GOMEMLIMIT = int64(min(m.uint(mGOMEMLIMIT), math.MaxInt64))
 
-	raw, sig := combinePressure(pressureLevel(ev.InUseFraction(), ev.GCCPUFraction, ev.LimiterEngaged), kernel, kernelSignal)
+	inUse := ev.InUseFraction()
+	raw, sig := combinePressure(pressureLevel(inUse, ev.GCCPUFraction, ev.LimiterEngaged), kernel, kernelSignal, inUse)
 	m.changed = m.settle(raw, sig)
 	ev.Level, ev.Previous, ev.Signal = m.level, m.prev, m.signal
 	return ev

@@ -25,6 +25,7 @@ type spiralLine struct {
 	InUse      uint64  `json:"in_use_bytes"`
 	GOMEMLIMIT int64   `json:"gomemlimit_bytes"`
 	Limiter    bool    `json:"limiter"`
+	Signal     string  `json:"signal"`
 	Live       int64   `json:"live_bytes"`
 	Elapsed    float64 `json:"elapsed_s"`
 }
@@ -74,13 +75,27 @@ func TestPressureSpiral(t *testing.T) {
 		}
 	}
 	last := seen[len(seen)-1]
-	t.Logf("critical after %.1fs: live heap %d MiB, in use %d MiB of GOMEMLIMIT %d MiB, GC CPU %.0f%%, limiter %v",
-		last.Elapsed, last.Live>>20, last.InUse>>20, last.GOMEMLIMIT>>20, 100*last.GCCPU, last.Limiter)
+	t.Logf("critical after %.1fs: live heap %d MiB, in use %d MiB of GOMEMLIMIT %d MiB, GC CPU %.0f%%, limiter %v, signal %s",
+		last.Elapsed, last.Live>>20, last.InUse>>20, last.GOMEMLIMIT>>20, 100*last.GCCPU, last.Limiter, last.Signal)
 	if want := int64(0.9 * float64(300<<20)); last.GOMEMLIMIT != want {
 		t.Errorf("GOMEMLIMIT in the event = %d, want %d (tune's 90%% of the group's limit)", last.GOMEMLIMIT, want)
 	}
-	if tune.PressureLevelOf(float64(last.InUse)/float64(last.GOMEMLIMIT), last.GCCPU, last.Limiter) != tune.PressureCritical {
-		t.Errorf("critical without its numbers: %+v", last)
+	inUse := float64(last.InUse) / float64(last.GOMEMLIMIT)
+	switch tune.PressureSignal(last.Signal) {
+	case tune.SignalRuntime:
+		if tune.PressureLevelOf(inUse, last.GCCPU, last.Limiter) != tune.PressureCritical {
+			t.Errorf("critical from the runtime's rules without their numbers: %+v", last)
+		}
+	case tune.SignalMemoryEventsMax, tune.SignalMemoryFailcnt:
+		// The kernel reclaims at the hard limit while Go is past its
+		// soft one (combinePressure).
+		if inUse < 1 {
+			t.Errorf("critical from %s with Go's memory at %.0f%% of GOMEMLIMIT: %+v", last.Signal, 100*inUse, last)
+		}
+	case tune.SignalOOMKill:
+		// Another process of the group was killed first.
+	default:
+		t.Errorf("critical with signal %q: %+v", last.Signal, last)
 	}
 	// tune's log lines are written by a goroutine of their own, queued
 	// before OnPressure is called: the line must follow.

@@ -34,6 +34,7 @@ type line struct {
 	InUse      uint64  `json:"in_use_bytes"`
 	GOMEMLIMIT int64   `json:"gomemlimit_bytes"`
 	Limiter    bool    `json:"limiter"`
+	Signal     string  `json:"signal,omitempty"`
 	Live       int64   `json:"live_bytes"`
 	Elapsed    float64 `json:"elapsed_s"`
 }
@@ -51,7 +52,7 @@ func emit(event string, ev tune.PressureEvent) {
 	defer mu.Unlock()
 	maxLv = max(maxLv, ev.Level)
 	l := line{Event: event, Level: ev.Level.String(), GCCPU: ev.GCCPUFraction, InUse: ev.MemoryInUse,
-		GOMEMLIMIT: ev.GOMEMLIMIT, Limiter: ev.LimiterEngaged, Live: live, Elapsed: time.Since(start).Seconds()}
+		GOMEMLIMIT: ev.GOMEMLIMIT, Limiter: ev.LimiterEngaged, Signal: string(ev.Signal), Live: live, Elapsed: time.Since(start).Seconds()}
 	if event == "pressure" {
 		l.Previous = ev.Previous.String()
 	}
