@@ -63,6 +63,43 @@ func (c *exampleConn) Close() error {
 	return nil
 }
 
+// ShutdownContext is cancelled on the first SIGINT or SIGTERM: hand it to
+// the work that should stop then. context.Cause names the signal.
+func ExampleShutdownContext() {
+	ctx := tune.ShutdownContext()
+	jobs := make(chan string)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				slog.Info("worker stopping", "cause", context.Cause(ctx))
+				return
+			case j := <-jobs:
+				slog.Info("job", "id", j)
+			}
+		}
+	}()
+	<-ctx.Done()
+}
+
+// OnShutdown hooks run last registered first: register them in the order
+// things are opened, and they close in the reverse one. Each gets
+// Shutdown's context and shares its deadline.
+func ExampleOnShutdown() {
+	db := openExampleDB()
+	tune.OnShutdown("database", db.Close)
+
+	flushed := make(chan struct{})
+	tune.OnShutdown("metrics flush", func(ctx context.Context) error {
+		select {
+		case <-flushed:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx) // reported by Shutdown, named "metrics flush"
+		}
+	})
+}
+
 func ExampleTrack() {
 	c := dialExample()
 	defer c.Close()

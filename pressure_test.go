@@ -6,9 +6,7 @@ package tune_test
 
 import (
 	"errors"
-	"net/http"
 	"os/exec"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,28 +178,4 @@ func TestPressureOperatorGOMEMLIMIT(t *testing.T) {
 	if !critical {
 		t.Errorf("no critical pressure with the live heap grown past GOMEMLIMIT; events: %+v", seen)
 	}
-}
-
-// ExamplePressure sheds load while the GC is eating the CPU, and fails the
-// health check when an OOM kill is near.
-func ExamplePressure() {
-	var shed atomic.Bool
-	tune.Init(tune.Options{
-		// Called on every change of level, never concurrently with itself.
-		OnPressure: func(ev tune.PressureEvent) { shed.Store(ev.Level >= tune.PressureHigh) },
-	})
-	defer tune.Stop()
-
-	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if p := tune.Pressure(); p.Level == tune.PressureCritical {
-			http.Error(w, p.String(), http.StatusServiceUnavailable)
-		}
-	})
-	http.HandleFunc("/work", func(w http.ResponseWriter, r *http.Request) {
-		if shed.Load() {
-			http.Error(w, "busy", http.StatusServiceUnavailable)
-			return
-		}
-		// ...
-	})
 }

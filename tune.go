@@ -1,16 +1,3 @@
-// Package tune makes a Go program behave well inside a container.
-//
-//	import _ "github.com/runtimehooks/tune/auto" // or: tune.Init(tune.Options{})
-//
-// Init reads the memory and CPU limits of the process's cgroups (v1, v2 or
-// hybrid, parent groups included), sets GOMEMLIMIT to 90% of the memory
-// limit and GOMAXPROCS from the CPU quota, and logs one line saying what it
-// decided and why. Detect makes the same decisions without applying them.
-//
-// Operators outrank code: the environment variables GOTUNE=off,
-// GOTUNE_MEMORY_RATIO, GOTUNE_MAXPROCS, GOTUNE_REFRESH, GOTUNE_CRASH_FILE and
-// AUTOMEMLIMIT override Options, and GOMEMLIMIT or GOMAXPROCS set in the
-// environment are never overridden.
 package tune
 
 import (
