@@ -40,7 +40,20 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad options", opts: Options{MemoryRatio: 2, MaxProcs: "many"}, wantRatio: 0.9, wantProcs: ProcsAuto, wantRef: time.Second,
 			wantErrs: []string{"Options.MemoryRatio 2", `Options.MaxProcs "many"`}},
 		{name: "negative duration", env: map[string]string{"GOTUNE_REFRESH": "-1s"}, wantRatio: 0.9, wantProcs: ProcsAuto, wantRef: time.Second,
-			wantErrs: []string{`GOTUNE_REFRESH="-1s"`}},
+			wantErrs: []string{`GOTUNE_REFRESH="-1s": want a positive duration such as 1s, or off; using 1s`}},
+		{name: "a bad GOTUNE_REFRESH says what is used instead", opts: Options{RefreshInterval: RefreshOff}, env: map[string]string{"GOTUNE_REFRESH": "-1ns"},
+			wantRatio: 0.9, wantProcs: ProcsAuto, wantRef: -1, wantErrs: []string{`using off`}},
+		{name: "refresh below the minimum (Options)", opts: Options{RefreshInterval: 5}, wantRatio: 0.9, wantProcs: ProcsAuto, wantRef: minRefresh,
+			wantErrs: []string{"Options.RefreshInterval 5ns is below the minimum: using 100ms"}},
+		{name: "refresh below the minimum (env)", env: map[string]string{"GOTUNE_REFRESH": "1ns"}, wantRatio: 0.9, wantProcs: ProcsAuto, wantRef: minRefresh,
+			wantErrs: []string{`GOTUNE_REFRESH="1ns" is below the minimum: using 100ms`}},
+		{name: "MemoryOff", opts: Options{MemoryRatio: MemoryOff}, wantRatio: 0, wantProcs: ProcsAuto, wantRef: time.Second},
+		{name: "GOTUNE_MEMORY_RATIO=off", env: map[string]string{"GOTUNE_MEMORY_RATIO": "OFF"}, wantRatio: 0, wantProcs: ProcsAuto, wantRef: time.Second},
+		{name: "GOTUNE=0", env: map[string]string{"GOTUNE": "0"}, wantRatio: 0.9, wantProcs: ProcsAuto, wantOff: true, wantRef: time.Second},
+		{name: "GOTUNE=false", env: map[string]string{"GOTUNE": "False"}, wantRatio: 0.9, wantProcs: ProcsAuto, wantOff: true, wantRef: time.Second},
+		{name: "GOTUNE=no", env: map[string]string{"GOTUNE": "no"}, wantRatio: 0.9, wantProcs: ProcsAuto, wantOff: true, wantRef: time.Second},
+		{name: "GOTUNE=1", env: map[string]string{"GOTUNE": "1"}, wantRatio: 0.9, wantProcs: ProcsAuto, wantRef: time.Second},
+		{name: "GOTUNE=true", env: map[string]string{"GOTUNE": "true"}, wantRatio: 0.9, wantProcs: ProcsAuto, wantRef: time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

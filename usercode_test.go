@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -484,5 +485,38 @@ func TestLoopKernelSignals(t *testing.T) {
 		if g, ok := got[name]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", name, g, ok, v)
 		}
+	}
+}
+
+// TestCurrentBeforeInit: before any Init, Current says so in words, with
+// no half-empty figures.
+func TestCurrentBeforeInit(t *testing.T) {
+	isolate(t)
+	current.Store(nil)
+	r := Current()
+	if got := r.String(); got != "tune: Init has not run: no limits read, nothing applied" {
+		t.Errorf("Current().String() before Init = %q", got)
+	}
+	if r.Applied || r.Cgroup.Note != "tune.Init has not run" || r.Errors == nil {
+		t.Errorf("Current() before Init = %+v", r)
+	}
+	if p := Pressure(); !p.Time.IsZero() || p.Stale {
+		t.Errorf("Pressure() before Init = %+v, want the zero event", p)
+	}
+}
+
+// TestLoopSeesOutsideChangeAtOnce: a GOMEMLIMIT the program sets itself
+// shows in the report at the next tick, not one tick later.
+func TestLoopSeesOutsideChangeAtOnce(t *testing.T) {
+	isolate(t)
+	root, _ := v2Tree(t, "314572800\n", "max 100000\n")
+	c, _ := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
+	o := fixtureLoop(t, c)
+	now := time.Now()
+	o.tick(now)
+	debug.SetMemoryLimit(123 << 20)
+	o.tick(now.Add(time.Second))
+	if got := Current().Memory.GOMEMLIMIT; got != 123<<20 {
+		t.Errorf("after the program set GOMEMLIMIT and one tick: report says %d, want %d", got, 123<<20)
 	}
 }

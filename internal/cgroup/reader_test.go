@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -422,5 +423,31 @@ func TestReaderQuotesLittle(t *testing.T) {
 		if c.err != nil && (strings.Contains(c.err.Error(), "hashhashhashhash") || strings.ContainsAny(c.err.Error(), "\x00\x1b")) {
 			t.Errorf("error %q quotes too much, or unprintable bytes", c.err)
 		}
+	}
+}
+
+// TestLimitSame: parts compare field by field, errors by presence only
+// (each failed read makes a new error value).
+func TestLimitSame(t *testing.T) {
+	a := Limit[int64]{Value: 1, Src: "x", Level: 1, Own: 2, Mount: "/m"}
+	for name, b := range map[string]Limit[int64]{
+		"value": {Value: 2, Src: "x", Level: 1, Own: 2, Mount: "/m"},
+		"src":   {Value: 1, Src: "y", Level: 1, Own: 2, Mount: "/m"},
+		"level": {Value: 1, Src: "x", Level: 2, Own: 2, Mount: "/m"},
+		"own":   {Value: 1, Src: "x", Level: 1, Own: 3, Mount: "/m"},
+		"mount": {Value: 1, Src: "x", Level: 1, Own: 2, Mount: "/n"},
+		"error": {Value: 1, Src: "x", Level: 1, Own: 2, Mount: "/m", Err: errors.New("e")},
+	} {
+		if a.Same(b) {
+			t.Errorf("a part differing in %s is Same", name)
+		}
+	}
+	e1, e2 := a, a
+	e1.Err, e2.Err = errors.New("one"), errors.New("two")
+	if !e1.Same(e2) || !a.Same(a) {
+		t.Error("equal parts (errors by presence) are not Same")
+	}
+	if !(Limits{Memory: e1}).Same(Limits{Memory: e2}) || (Limits{Memory: a}).Same(Limits{}) {
+		t.Error("Limits.Same does not follow its parts")
 	}
 }
