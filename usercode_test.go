@@ -520,3 +520,23 @@ func TestLoopSeesOutsideChangeAtOnce(t *testing.T) {
 		t.Errorf("after the program set GOMEMLIMIT and one tick: report says %d, want %d", got, 123<<20)
 	}
 }
+
+// BenchmarkPressureRead is what a health check pays for Pressure().
+func BenchmarkPressureRead(b *testing.B) {
+	Init(Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: minRefresh})
+	b.Cleanup(Stop)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Pressure()
+	}
+}
+
+// BenchmarkCurrent is a read of the latest report: the caller's own copy.
+func BenchmarkCurrent(b *testing.B) {
+	Init(Options{Logger: discardLogger(), CrashFile: "off", RefreshInterval: minRefresh})
+	b.Cleanup(Stop)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Current()
+	}
+}
