@@ -227,6 +227,8 @@ func (o *owner) pressureChanged(ev PressureEvent) {
 		slog.Uint64("memory_in_use", ev.MemoryInUse), slog.Int64("gomemlimit", ev.GOMEMLIMIT))
 	if ev.Level == PressureCritical && ev.Previous < PressureCritical {
 		o.lastWords(lastWordsInput{Event: ev, Report: &o.snap.Load().report})
+	} else if ev.Previous == PressureCritical && ev.Level < PressureCritical {
+		o.leftCritical() // lastwords.go: a run that ends from here on did not end at Critical
 	}
 	if o.calls != nil {
 		o.calls.post(ev)
