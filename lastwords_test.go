@@ -27,6 +27,7 @@ import (
 // oomerRun is what one run of the oomer showed.
 type oomerRun struct {
 	pid    int
+	ended  time.Time
 	state  *os.ProcessState
 	stderr string
 	stdout string
@@ -58,7 +59,7 @@ func runOomer(t *testing.T, cmd *exec.Cmd, limit time.Duration) oomerRun {
 		<-done
 		t.Fatalf("oomer %v did not end within %v\nstdout:\n%s\nstderr:\n%s", cmd.Args, limit, &stdout, &stderr)
 	}
-	r := oomerRun{pid: cmd.Process.Pid, state: cmd.ProcessState, stderr: stderr.String(), stdout: stdout.String()}
+	r := oomerRun{pid: cmd.Process.Pid, ended: time.Now(), state: cmd.ProcessState, stderr: stderr.String(), stdout: stdout.String()}
 	first, _, _ := strings.Cut(r.stdout, "\n")
 	if err := json.Unmarshal([]byte(first), &r.prev); err != nil {
 		t.Fatalf("oomer %v: no PreviousExit line (%v): %q\nstderr:\n%s", cmd.Args, err, first, r.stderr)
@@ -71,7 +72,7 @@ func runOomer(t *testing.T, cmd *exec.Cmd, limit time.Duration) oomerRun {
 func oomerCmd(t *testing.T, crash string, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(build(t, "./internal/testprog/oomer"), args...)
-	cmd.Env = append(cleanEnv(), append([]string{"GOTUNE_CRASH_FILE=" + crash, "GOTUNE_REFRESH=250ms"}, env...)...)
+	cmd.Env = append(cleanEnv(), append([]string{"GOTUNE_CRASH_FILE=" + crash, "GOTUNE_REFRESH=100ms"}, env...)...)
 	return cmd
 }
 
@@ -127,19 +128,31 @@ func oomKills(t *testing.T, g *cgrouptest.Group) uint64 {
 // and the Critical mark as the evidence; go tool pprof reads the heap
 // profile, whose top entry is the function that hoarded the heap. Real
 // kernel: v1 here, v1 and v2 in the VM lane.
+//
+// GOMEMLIMIT is 60% of the limit here: at tune's default 90% the kernel
+// killed the program 0.1 to 2.7 s after the pressure reached Critical on
+// this host (200 MiB limit), and once before (at High); at 60%, 2.9 to
+// 5.9 s after. The margin is the pressure thresholds' business (issue 11,
+// "past GOMEMLIMIT is not no pressure"); this test is about what is left
+// behind once Critical is reached.
 func TestLastWordsOOMKill(t *testing.T) {
+	const limit = 200 << 20
 	g := cgrouptest.New(t)
-	g.SetMemory(t, 160<<20)
+	g.SetMemory(t, limit)
 	dir := t.TempDir()
 	crash := filepath.Join(dir, "app.crash")
 	term := filepath.Join(dir, "termination-log")
 	if err := os.WriteFile(term, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"GOTUNE_TERMINATION_LOG=" + term}
+	env := []string{"GOTUNE_TERMINATION_LOG=" + term, "GOTUNE_MEMORY_RATIO=0.6"}
 	before := oomKills(t, g)
 
 	run := runOomer(t, withGroup(g, oomerCmd(t, crash, env, "grow")), 3*time.Minute)
+	for _, l := range logLines(t, run.stderr, "last words written") {
+		at, _ := time.Parse(time.RFC3339Nano, l["time"].(string))
+		t.Logf("last words written %.1fs before the kill", run.ended.Sub(at).Seconds())
+	}
 	if ws, ok := run.state.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("the growing program ended with %v, want killed by SIGKILL\nstderr:\n%s", run.state, run.stderr)
 	}
@@ -158,7 +171,7 @@ func TestLastWordsOOMKill(t *testing.T) {
 		PID      int    `json:"pid"`
 		Limit    int64  `json:"memory_limit_bytes"`
 	}
-	if b, _ := os.ReadFile(term); json.Unmarshal(b, &msg) != nil || msg.Mark != 1 || msg.Pressure != "critical" || msg.PID != run.pid || msg.Limit != 160<<20 {
+	if b, _ := os.ReadFile(term); json.Unmarshal(b, &msg) != nil || msg.Mark != 1 || msg.Pressure != "critical" || msg.PID != run.pid || msg.Limit != limit {
 		t.Errorf("termination message %q, want the summary line of pid %d at critical", b, run.pid)
 	}
 

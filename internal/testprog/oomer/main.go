@@ -7,8 +7,9 @@
 //	oomer grow [-rate R] [-max M]
 //	                 grows its live heap in hoardForTheOOMKiller, fast up
 //	                 to 60% of GOMEMLIMIT and then R MiB/s (8), churning
-//	                 garbage all along, until the kernel kills it; with -max
-//	                 it stops at M MiB, prints {"event":"max"} and returns
+//	                 garbage as fast as it can all along, until the kernel
+//	                 kills it; with -max it stops at M MiB, prints
+//	                 {"event":"max"} and returns
 //	oomer exit       returns from main
 //	oomer shutdown   calls tune.Shutdown, then returns from main
 //
