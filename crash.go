@@ -29,10 +29,14 @@ package tune
 //     that holds something other than a crash file of tune's (a directory,
 //     say) is left alone, and the report that would have moved into it is
 //     dropped instead. A file that holds only the header is a run that
-//     ended without crashing: it is reused.
+//     ended without crashing and without Shutdown: it is reused. Either
+//     way, PreviousExit says how that run ended (exit.go).
 //   - A new P is written as a temporary file holding the header and then
 //     linked into place, so P never exists without its header.
 //   - The runtime is told to mirror its crash output to the file.
+//   - While the run lives, its header is rewritten in place (same length):
+//     critical=1 while the memory pressure is Critical, and the OOM kill
+//     counts of its memory groups as last read (exit.go, lastwords.go).
 //   - Shutdown (endCrash) switches the crash output off and removes the
 //     file when it holds only the header: a clean end leaves nothing.
 //

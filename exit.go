@@ -207,22 +207,30 @@ func raiseCounts(have, read []groupCount) []groupCount {
 }
 
 // readOOMCounts reads the OOM kill counts of the process's memory group
-// and of its ancestors with a memory limit, through a discovery of its
-// own (Init's reader is not ready yet when the crash file is made, and the
-// loop's belongs to the loop). Anything that cannot be read is left out.
+// and of its ancestors with a memory limit (see readKernel).
 func readOOMCounts() []groupCount {
+	_, gs := readKernel()
+	return gs
+}
+
+// readKernel reads the kernel's view of the process's memory group, and
+// from it the OOM kill counts of the group and of its ancestors with a
+// memory limit, through a discovery of its own (Init's reader is not
+// ready yet when the crash file is made, and the loop's belongs to the
+// loop). Anything that cannot be read is left out; s is nil where there
+// are no cgroups.
+func readKernel() (s *cgroup.Stats, gs []groupCount) {
 	if runtime.GOOS != "linux" {
-		return nil
+		return nil, nil
 	}
 	layout, err := cgroup.Discover("/")
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	r := layout.OpenStats()
 	defer r.Close()
-	var s cgroup.Stats
-	r.Read(&s) // a part that fails is marked so; the others are read
-	var gs []groupCount
+	s = new(cgroup.Stats)
+	r.Read(s) // a part that fails is marked so; the others are read
 	for _, g := range s.Group[:min(max(s.NGroups, 0), cgroup.MaxEventGroups)] {
 		dir := r.Dir(g.Level)
 		if !g.OK || dir == "" {
@@ -236,5 +244,5 @@ func readOOMCounts() []groupCount {
 			gs = append(gs, groupCount{ino: ino, count: g.OOMKill, dir: dir})
 		}
 	}
-	return gs
+	return s, gs
 }

@@ -111,11 +111,18 @@ var lastWordsState struct {
 // the last words.
 func (o *owner) lastWords(in lastWordsInput) {
 	now := time.Now()
-	if base, _ := lastWordsBase(); base != "" {
-		markPressure(true, readOOMCounts())
-	}
-	if o.c.lastWords < 0 || !lastWordsDue(now, o.c.lastWords) {
+	base, _ := lastWordsBase()
+	due := o.c.lastWords >= 0 && lastWordsDue(now, o.c.lastWords)
+	if base == "" && !due {
 		return
+	}
+	stats, oom := readKernel()
+	markPressure(true, oom)
+	if !due {
+		return
+	}
+	if in.Stats == nil {
+		in.Stats = stats // until the loop reads the kernel's view itself
 	}
 	writeLastWords(now, in, o.c)
 }

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -466,8 +465,7 @@ func TestLastWordsOff(t *testing.T) {
 
 // TestTerminationLog: the termination message goes only into a regular
 // file that exists: a missing one is not created (and costs no line), a
-// symbolic link is not followed, a named pipe not waited on; the last
-// two cost one Warn line each.
+// symbolic link is not followed (and costs one Warn line).
 func TestTerminationLog(t *testing.T) {
 	dir := t.TempDir()
 	line := []byte(`{"tune_last_words":1}` + "\n")
@@ -487,21 +485,6 @@ func TestTerminationLog(t *testing.T) {
 	}
 	if readText(t, target) != "keep" {
 		t.Error("the link's target was written")
-	}
-
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- writeTermination(fifo, line) }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "named pipe") {
-			t.Errorf("named pipe: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("writing the termination message waits on a named pipe")
 	}
 
 	// Through the package variable, as the default path, at Critical.
@@ -669,5 +652,50 @@ func TestFlightRecorder(t *testing.T) {
 	endCrash()
 	if setFlight(c); flightRunning() {
 		t.Error("the flight recorder runs without a crash file")
+	}
+}
+
+// TestLoadConfigLastWords: the last words' settings from Options and the
+// environment, which wins; a bad value names the variable and keeps the
+// setting as it was.
+func TestLoadConfigLastWords(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		opts      Options
+		env       map[string]string
+		lastWords time.Duration
+		flight    time.Duration
+		termLog   string
+		err       string
+	}{
+		{name: "zero value", lastWords: time.Minute},
+		{name: "options", opts: Options{LastWordsInterval: 5 * time.Minute, FlightRecorder: 3 * time.Second, TerminationLog: "/x/log"},
+			lastWords: 5 * time.Minute, flight: 3 * time.Second, termLog: "/x/log"},
+		{name: "options off", opts: Options{LastWordsInterval: LastWordsOff, FlightRecorder: -1, TerminationLog: TerminationLogOff},
+			lastWords: LastWordsOff, termLog: "off"},
+		{name: "environment wins", opts: Options{LastWordsInterval: 5 * time.Minute, FlightRecorder: 3 * time.Second},
+			env:       map[string]string{"GOTUNE_LAST_WORDS": "off", "GOTUNE_FLIGHT_RECORDER": "off", "GOTUNE_TERMINATION_LOG": "off"},
+			lastWords: LastWordsOff, termLog: "off"},
+		{name: "environment durations", env: map[string]string{"GOTUNE_LAST_WORDS": "30s", "GOTUNE_FLIGHT_RECORDER": "5s", "GOTUNE_TERMINATION_LOG": "/dev/other"},
+			lastWords: 30 * time.Second, flight: 5 * time.Second, termLog: "/dev/other"},
+		{name: "flight recorder on", env: map[string]string{"GOTUNE_FLIGHT_RECORDER": "on"}, lastWords: time.Minute, flight: 10 * time.Second},
+		{name: "bad last words", opts: Options{LastWordsInterval: 2 * time.Minute}, env: map[string]string{"GOTUNE_LAST_WORDS": "soon"},
+			lastWords: 2 * time.Minute, err: `GOTUNE_LAST_WORDS="soon": want a positive duration (such as 1m) or off; using 2m0s`},
+		{name: "negative last words", env: map[string]string{"GOTUNE_LAST_WORDS": "-1m"}, lastWords: time.Minute, err: `GOTUNE_LAST_WORDS="-1m"`},
+		{name: "bad flight recorder", env: map[string]string{"GOTUNE_FLIGHT_RECORDER": "always"}, lastWords: time.Minute,
+			err: `GOTUNE_FLIGHT_RECORDER="always": want a positive duration (such as 1m) or off; using off`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, errs := loadConfig(tt.opts, func(k string) string { return tt.env[k] })
+			if c.lastWords != tt.lastWords || c.flight != tt.flight || c.termLog != tt.termLog {
+				t.Errorf("lastWords %v flight %v termLog %q; want %v %v %q", c.lastWords, c.flight, c.termLog, tt.lastWords, tt.flight, tt.termLog)
+			}
+			switch {
+			case tt.err == "" && len(errs) != 0:
+				t.Errorf("errors %v", errs)
+			case tt.err != "" && (len(errs) != 1 || !strings.Contains(errs[0].Error(), tt.err)):
+				t.Errorf("errors %v, want one containing %q", errs, tt.err)
+			}
+		})
 	}
 }

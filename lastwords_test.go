@@ -166,13 +166,16 @@ func TestLastWordsOOMKill(t *testing.T) {
 		t.Errorf("no Info line about the last words written before the kill:\n%s", run.stderr)
 	}
 	var msg struct {
-		Mark     int    `json:"tune_last_words"`
-		Pressure string `json:"pressure"`
-		PID      int    `json:"pid"`
-		Limit    int64  `json:"memory_limit_bytes"`
+		Mark     int     `json:"tune_last_words"`
+		Pressure string  `json:"pressure"`
+		PID      int     `json:"pid"`
+		Limit    int64   `json:"memory_limit_bytes"`
+		Usage    uint64  `json:"group_memory_usage_bytes"`
+		OOMKills *uint64 `json:"group_oom_kills"`
 	}
-	if b, _ := os.ReadFile(term); json.Unmarshal(b, &msg) != nil || msg.Mark != 1 || msg.Pressure != "critical" || msg.PID != run.pid || msg.Limit != limit {
-		t.Errorf("termination message %q, want the summary line of pid %d at critical", b, run.pid)
+	if b, _ := os.ReadFile(term); json.Unmarshal(b, &msg) != nil || msg.Mark != 1 || msg.Pressure != "critical" || msg.PID != run.pid ||
+		msg.Limit != limit || msg.Usage < limit/2 || msg.Usage > limit || msg.OOMKills == nil || *msg.OOMKills != before {
+		t.Errorf("termination message %q, want the summary line of pid %d at critical, with the group's usage and OOM kills (%d)", b, run.pid, before)
 	}
 
 	// The next start, in the same group with room to live.
