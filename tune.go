@@ -80,8 +80,8 @@ type Options struct {
 	LastWordsInterval time.Duration
 	// FlightRecorder, when positive, keeps the runtime's execution trace of
 	// about the last FlightRecorder (runtime/trace.FlightRecorder, at most
-	// about 16 MiB) and adds it to the last words. It costs CPU all the
-	// time (a few percent), so it is off by default;
+	// about 16 MiB) and adds it to the last words. Tracing costs CPU all
+	// the time (1-2% by the Go team's account), so it is off by default;
 	// GOTUNE_FLIGHT_RECORDER=on (10s), a duration or off wins.
 	FlightRecorder time.Duration
 	// TerminationLog is the file the last words' summary line is written
@@ -196,12 +196,13 @@ func Detect(opts Options) (Report, error) {
 
 // Stop ends whatever Init started in the background: the refresh loop,
 // the goroutine that calls OnPressure and the flight recorder. It returns
-// once the loop has exited and no OnPressure call is running; after it returns, nothing of that
-// loop runs or changes anything. Called from inside OnPressure, it stops
-// the loop and returns without waiting for the call it is part of. The
-// limits Init set stay in effect, and so does the crash output, since a
-// panic after Stop in a deferred call must still be recorded. Current and
-// Pressure keep their last values (Pressure with Stale set).
+// once the loop has exited and no OnPressure call is running; after it
+// returns, nothing of that loop runs or changes anything. Called from
+// inside OnPressure, it stops the loop and returns without waiting for the
+// call it is part of. The limits Init set stay in effect, and so does the
+// crash output, since a panic after Stop in a deferred call must still be
+// recorded. Current and Pressure keep their last values (Pressure with
+// Stale set).
 func Stop() {
 	stop(context.Background())
 }
