@@ -16,6 +16,9 @@ type config struct {
 	procs     ProcsPolicy
 	refresh   time.Duration // <0: no refresh loop
 	crashFile string        // "off": no crash output
+	lastWords time.Duration // the least time between two sets of last words; <0: none
+	flight    time.Duration // the flight recorder's window; 0: off
+	termLog   string        // the termination message file; "off": none; "": the kubelet's default
 	root      string
 	logger    *slog.Logger // nil: slog.Default(), looked up at each line
 	opts      Options
@@ -27,6 +30,11 @@ const (
 	// minRefresh is the shortest refresh interval: below it the loop would
 	// spend a core re-reading files that change far less often.
 	minRefresh = 100 * time.Millisecond
+	// defaultLastWords is the least time between two sets of last words.
+	defaultLastWords = time.Minute
+	// defaultFlight is the flight recorder's window for
+	// GOTUNE_FLIGHT_RECORDER=on.
+	defaultFlight = 10 * time.Second
 )
 
 // MemoryOff, as Options.MemoryRatio, switches the GOMEMLIMIT policy off:
@@ -43,6 +51,15 @@ const RefreshOff time.Duration = -1
 // (GOTUNE_CRASH_FILE=off does the same).
 const CrashOff = "off"
 
+// LastWordsOff, as Options.LastWordsInterval, disables the last words
+// (GOTUNE_LAST_WORDS=off does the same): nothing is written when the memory
+// pressure reaches Critical.
+const LastWordsOff time.Duration = -1
+
+// TerminationLogOff, as Options.TerminationLog, stops tune writing the
+// termination message (GOTUNE_TERMINATION_LOG=off does the same).
+const TerminationLogOff = "off"
+
 // loadConfig merges opts with the environment (getenv), which outranks it:
 // operators outrank code. An invalid value, in Options or the environment,
 // is an error that names it; that one setting falls back to its default and
@@ -55,6 +72,8 @@ func loadConfig(opts Options, getenv func(string) string) (config, []error) {
 		procs:     ProcsAuto,
 		refresh:   defaultRefresh,
 		crashFile: opts.CrashFile,
+		lastWords: defaultLastWords,
+		termLog:   opts.TerminationLog,
 		root:      opts.Root,
 		logger:    opts.Logger,
 		opts:      opts,
@@ -130,7 +149,54 @@ func loadConfig(opts Options, getenv func(string) string) (config, []error) {
 	if v, ok := lookup(getenv, "GOTUNE_CRASH_FILE"); ok {
 		c.crashFile = v
 	}
+
+	if d := opts.LastWordsInterval; d < 0 {
+		c.lastWords = LastWordsOff
+	} else if d > 0 {
+		c.lastWords = d
+	}
+	if v, ok := lookup(getenv, "GOTUNE_LAST_WORDS"); ok {
+		c.lastWords, errs = envOffDuration("GOTUNE_LAST_WORDS", v, c.lastWords, LastWordsOff, errs)
+	}
+	if d := opts.FlightRecorder; d > 0 {
+		c.flight = d
+	}
+	if v, ok := lookup(getenv, "GOTUNE_FLIGHT_RECORDER"); ok {
+		switch on, err := parseSwitch(v); {
+		case err == nil && on:
+			c.flight = defaultFlight
+		case err == nil:
+			c.flight = 0
+		default:
+			c.flight, errs = envOffDuration("GOTUNE_FLIGHT_RECORDER", v, c.flight, 0, errs)
+		}
+	}
+	if v, ok := lookup(getenv, "GOTUNE_TERMINATION_LOG"); ok {
+		c.termLog = v
+	}
 	return c, errs
+}
+
+// envOffDuration reads a variable that holds a positive duration or off
+// (which gives off). On a bad value d stays as it is.
+func envOffDuration(name, v string, d, off time.Duration, errs []error) (time.Duration, []error) {
+	if strings.EqualFold(v, "off") {
+		return off, errs
+	}
+	n, err := time.ParseDuration(v)
+	if err != nil || n <= 0 {
+		return d, append(errs, fmt.Errorf("%s=%q: want a positive duration (such as 1m) or off; using %v", name, v, durationName(d)))
+	}
+	return n, errs
+}
+
+// durationName is how a duration setting reads in a message: "off" for
+// none.
+func durationName(d time.Duration) string {
+	if d <= 0 {
+		return "off"
+	}
+	return d.String()
 }
 
 // envRatio reads a memory ratio variable: a ratio, or off. On a bad value

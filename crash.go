@@ -29,10 +29,14 @@ package tune
 //     that holds something other than a crash file of tune's (a directory,
 //     say) is left alone, and the report that would have moved into it is
 //     dropped instead. A file that holds only the header is a run that
-//     ended without crashing: it is reused.
+//     ended without crashing and without Shutdown: it is reused. Either
+//     way, PreviousExit says how that run ended (exit.go).
 //   - A new P is written as a temporary file holding the header and then
 //     linked into place, so P never exists without its header.
 //   - The runtime is told to mirror its crash output to the file.
+//   - While the run lives, its header is rewritten in place (same length):
+//     critical=1 while the memory pressure is Critical, and the OOM kill
+//     counts of its memory groups as last read (exit.go, lastwords.go).
 //   - Shutdown (endCrash) switches the crash output off and removes the
 //     file when it holds only the header: a clean end leaves nothing.
 //
@@ -100,7 +104,9 @@ var crash struct {
 	file   *os.File // the open, locked crash file, nil when off
 	path   string   // its path: want, or want.pid<N>
 	header int64    // length of the header line written to it
-	prev   *Crash   // the latest previous crash found
+	hdr    headerInfo
+	prev   *Crash // the latest previous crash found
+	exit   *Exit  // how the previous run ended, as found by the latest Init that found one
 }
 
 const (
@@ -141,7 +147,8 @@ func initCrash(crashFile string) ([]logLine, error) {
 	if isDefault {
 		owner = exe
 	}
-	o, err := openCrash(want, owner, header(exe, time.Now()))
+	hdr := headerInfo{exe: exe, pid: os.Getpid(), start: time.Now(), oom: readOOMCounts()}
+	o, err := openCrash(want, owner, hdr)
 	if err != nil {
 		return nil, fmt.Errorf("crash file %s: %w", want, err)
 	}
@@ -152,7 +159,7 @@ func initCrash(crashFile string) ([]logLine, error) {
 	if crash.file != nil {
 		retire(crash.file, crash.path, crash.header)
 	}
-	crash.file, crash.want, crash.path, crash.header = o.f, want, o.path, o.header
+	crash.file, crash.want, crash.path, crash.header, crash.hdr = o.f, want, o.path, o.header, hdr
 	lines := o.notes
 	if o.path != want {
 		lines = append(lines, logLine{level: slog.LevelInfo, msg: "tune: crash file in use by another process; using this process's own",
@@ -164,15 +171,36 @@ func initCrash(crashFile string) ([]logLine, error) {
 			attrs: []slog.Attr{slog.String("message", p.Message), slog.String("file", p.Path),
 				slog.Time("crashed_at", p.Time), slog.String("executable", p.Executable)}})
 	}
+	if e := o.exit; e != nil {
+		crash.exit = e
+		if e.Kind == ExitOOMKilled {
+			lines = append(lines, e.logLine())
+		}
+	}
 	return lines, nil
 }
 
 // crashFileInUse returns the path of the crash file the crash output goes
-// to, or "" when there is none.
+// to, or "" when there is none. The last words go beside it.
 func crashFileInUse() string {
 	crash.mu.Lock()
 	defer crash.mu.Unlock()
 	return crash.path
+}
+
+// lastWordsBase returns the path the last words' names derive from: the
+// crash file asked for (also when this process writes want.pid<N>, so
+// that all processes given one crash file share one bound on disk), or ""
+// without a crash file; and whether it is the default path, whose
+// siblings (other executables of the same name) share the bound too.
+func lastWordsBase() (want string, isDefault bool) {
+	crash.mu.Lock()
+	want = crash.want
+	crash.mu.Unlock()
+	if want == "" {
+		return "", false
+	}
+	return want, want == filepath.Join(os.TempDir(), defaultCrashName(executable()))
 }
 
 // endCrash switches the crash output off and removes the crash file if it
@@ -192,7 +220,7 @@ func closeCrashLocked() {
 	}
 	debug.SetCrashOutput(nil, debug.CrashOptions{})
 	retire(crash.file, crash.path, crash.header)
-	crash.file, crash.want, crash.path, crash.header = nil, "", "", 0
+	crash.file, crash.want, crash.path, crash.header, crash.hdr = nil, "", "", 0, headerInfo{}
 }
 
 // crashPath turns the configured value into an absolute path, "" for off,
@@ -238,6 +266,7 @@ type opened struct {
 	path   string
 	header int64
 	prev   *Crash
+	exit   *Exit
 	notes  []logLine // for the caller to log
 }
 
@@ -245,12 +274,12 @@ type opened struct {
 // another process holds want, deals with what an earlier run left there
 // and makes sure the file holds exactly hdr. With owner set (the default
 // path), a file whose header names another executable is refused.
-func openCrash(want, owner, hdr string) (opened, error) {
+func openCrash(want, owner string, hdr headerInfo) (opened, error) {
 	path := want
-	o, err := takeCrashFile(path, owner, hdr)
+	o, err := takeCrashFile(path, want, owner, hdr)
 	if errors.Is(err, errLocked) {
 		path = want + ".pid" + strconv.Itoa(os.Getpid())
-		o, err = takeCrashFile(path, owner, hdr)
+		o, err = takeCrashFile(path, want, owner, hdr)
 		if errors.Is(err, errLocked) {
 			err = fmt.Errorf("%s and %s are both locked by other processes", want, path)
 		}
@@ -267,15 +296,17 @@ func openCrash(want, owner, hdr string) (opened, error) {
 // takeCrashFile makes path this process's crash file, holding hdr and
 // locked. A new file is created with hdr in it; one of tune's with only a
 // header is rewritten; one holding an earlier run's crash is rotated away
-// and a new one made.
-func takeCrashFile(path, owner, hdr string) (opened, error) {
+// and a new one made. What the file says of how the run that wrote it
+// ended is o.exit; that run's last words are looked for beside want.
+func takeCrashFile(path, want, owner string, h headerInfo) (opened, error) {
+	hdr := h.line()
 	o := opened{path: path, header: int64(len(hdr))}
-	f, err := openExisting(path, owner)
+	f, old, err := openExisting(path, owner)
 	if errors.Is(err, os.ErrNotExist) {
 		f, err = createCrashFile(path, hdr)
 		if errors.Is(err, os.ErrExist) {
 			// Another process made it first: take it as an existing one.
-			f, err = openExisting(path, owner)
+			f, old, err = openExisting(path, owner)
 		} else if err == nil {
 			o.f = f
 			return o, nil
@@ -290,6 +321,7 @@ func takeCrashFile(path, owner, hdr string) (opened, error) {
 		f.Close()
 		return opened{}, err
 	}
+	o.exit = previousExit(old, prev, want, h.oom)
 	if prev == nil {
 		if err := rewrite(f, hdr); err != nil {
 			f.Close()
@@ -306,6 +338,7 @@ func takeCrashFile(path, owner, hdr string) (opened, error) {
 	if !kept {
 		// The report could not be moved: it is dropped, the file reused.
 		prev.Path = ""
+		o.exit.Crash.Path = ""
 		if err := rewrite(f, hdr); err != nil {
 			f.Close()
 			return opened{}, err
@@ -315,6 +348,7 @@ func takeCrashFile(path, owner, hdr string) (opened, error) {
 	}
 	defer f.Close()
 	prev.Path = path + ".1"
+	o.exit.Crash.Path = prev.Path
 	nf, err := createCrashFile(path, hdr)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -330,65 +364,83 @@ func takeCrashFile(path, owner, hdr string) (opened, error) {
 // returns an error wrapping os.ErrNotExist when there is nothing at path,
 // errLocked when another process holds it, and an error naming path for
 // anything that is not tune's crash file (nothing is changed then). With
-// owner set, a header naming another executable is refused too.
-func openExisting(path, owner string) (*os.File, error) {
+// owner set, a header naming another executable is refused too. It
+// returns what the header says.
+func openExisting(path, owner string) (*os.File, headerInfo, error) {
+	f, fi, err := openChecked(path, os.O_RDWR, checkExisting)
+	if err != nil {
+		return nil, headerInfo{}, err
+	}
+	h, err := lockHeader(f, fi, path, owner)
+	if err != nil {
+		f.Close()
+		return nil, headerInfo{}, err
+	}
+	return f, h, nil
+}
+
+// openChecked opens path with flag, after check has passed what Lstat
+// says of it, and again what the open file says (the same file, as check
+// allows): a symbolic link is never followed, a named pipe never waited
+// on.
+func openChecked(path string, flag int, check func(string, os.FileInfo) error) (*os.File, os.FileInfo, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := checkExisting(path, fi); err != nil {
-		return nil, err
+	if err := check(path, fi); err != nil {
+		return nil, nil, err
 	}
-	f, err := openNoFollow(path, os.O_RDWR)
+	f, err := openNoFollow(path, flag|oNonblock)
 	if err != nil {
 		if isSymlinkErr(err) {
-			return nil, fmt.Errorf("%s is a symbolic link: not following it", path)
+			return nil, nil, fmt.Errorf("%s is a symbolic link: not following it", path)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-		}
-	}()
 	ffi, err := f.Stat()
+	if err == nil {
+		err = check(path, ffi)
+	}
+	if err == nil && !os.SameFile(fi, ffi) {
+		err = fmt.Errorf("%s: replaced while being opened: %w", path, errLocked)
+	}
 	if err != nil {
-		return nil, err
+		f.Close()
+		return nil, nil, err
 	}
-	if err := checkExisting(path, ffi); err != nil {
-		return nil, err
-	}
-	if !os.SameFile(fi, ffi) {
-		return nil, fmt.Errorf("%s: replaced while being opened: %w", path, errLocked)
-	}
+	return f, ffi, nil
+}
+
+// lockHeader locks f, the file at path that fi describes, and reads its
+// header, which must be tune's (and name owner, when set).
+func lockHeader(f *os.File, ffi os.FileInfo, path, owner string) (headerInfo, error) {
 	// The lock comes before the header is read: a file another process is
 	// writing its header into is locked by it.
 	if err := lockFile(f); err != nil {
 		if errors.Is(err, errLocked) {
-			return nil, fmt.Errorf("%s: %w", path, errLocked)
+			return headerInfo{}, fmt.Errorf("%s: %w", path, errLocked)
 		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return headerInfo{}, fmt.Errorf("lock %s: %w", path, err)
 	}
 	// Another process may have rotated or removed the file between the
 	// open and the lock: then the lock is on a file nobody reads.
 	if cur, err := os.Lstat(path); err != nil || !os.SameFile(ffi, cur) {
-		return nil, fmt.Errorf("%s: replaced while being opened: %w", path, errLocked)
+		return headerInfo{}, fmt.Errorf("%s: replaced while being opened: %w", path, errLocked)
 	}
-	exe, err := readHeader(f, path)
+	h, err := readHeader(f, path)
 	if err != nil {
-		return nil, err
+		return headerInfo{}, err
 	}
-	if owner != "" && exe != owner {
-		return nil, fmt.Errorf("%s is the crash file of another program (%s): left as it is", path, exe)
+	if owner != "" && h.exe != owner {
+		return headerInfo{}, fmt.Errorf("%s is the crash file of another program (%s): left as it is", path, h.exe)
 	}
 	if ffi.Mode().Perm() != 0o600 {
 		if err := f.Chmod(0o600); err != nil {
-			return nil, fmt.Errorf("chmod %s: %w", path, err)
+			return headerInfo{}, fmt.Errorf("chmod %s: %w", path, err)
 		}
 	}
-	ok = true
-	return f, nil
+	return h, nil
 }
 
 // checkExisting refuses what must not be used as a crash file, from what
@@ -426,40 +478,64 @@ func fileType(m os.FileMode) string {
 }
 
 // readHeader reads the first line of f, which must be tune's header, and
-// returns the executable it names. Nothing of the file's content goes
-// into the error: it may be anything (a configuration with a password).
-func readHeader(f *os.File, path string) (string, error) {
+// returns what it says. Nothing of the file's content goes into the
+// error: it may be anything (a configuration with a password).
+func readHeader(f *os.File, path string) (headerInfo, error) {
 	buf := make([]byte, maxHeader)
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && err != io.EOF {
-		return "", fmt.Errorf("read %s: %w", path, err)
+		return headerInfo{}, fmt.Errorf("read %s: %w", path, err)
 	}
 	line, _, _ := bytes.Cut(buf[:n], []byte("\n"))
 	if !bytes.HasPrefix(line, []byte(headerPrefix)) {
-		return "", fmt.Errorf("%s does not start with tune's header line, so tune did not write it: left as it is", path)
+		return headerInfo{}, fmt.Errorf("%s does not start with tune's header line, so tune did not write it: left as it is", path)
 	}
-	return headerExe(string(line)), nil
+	return parseHeader(string(line)), nil
 }
 
-// headerExe returns the exe="…" field of a header line, "" if it has none.
-func headerExe(line string) string {
+// parseHeader reads a header line (tune's, or what claims to be): a
+// field it lacks, or cannot read, stays zero. The executable's path is
+// quoted and may hold anything; the fields after it hold no spaces,
+// except version and revision, which are not read.
+func parseHeader(line string) headerInfo {
+	var h headerInfo
+	if v, ok := headerField(line, "pid"); ok {
+		h.pid, _ = strconv.Atoi(v)
+	}
 	_, rest, ok := strings.Cut(line, ` exe=`)
 	if !ok {
-		return ""
+		return h
 	}
 	q, err := strconv.QuotedPrefix(rest)
 	if err != nil {
-		return ""
+		return h
 	}
-	exe, _ := strconv.Unquote(q)
-	return exe
+	h.exe, _ = strconv.Unquote(q)
+	rest = rest[len(q):]
+	if v, ok := headerField(rest, "start"); ok {
+		h.start, _ = time.Parse(time.RFC3339Nano, v)
+	}
+	if v, ok := headerField(rest, "critical"); ok {
+		h.critical = v == "1"
+	}
+	if v, ok := headerField(rest, "oom_kill"); ok {
+		h.oom = parseOOMField(v)
+	}
+	return h
+}
+
+// headerField returns the value of " key=" in s, up to the next space.
+func headerField(s, key string) (string, bool) {
+	_, v, ok := strings.Cut(s, " "+key+"=")
+	v, _, _ = strings.Cut(v, " ")
+	return v, ok
 }
 
 // isCrashFile reports whether path holds a crash file of tune's (any
 // executable's) that is not in use: only such a file may be replaced or
 // removed by rotation and sweeping.
 func isCrashFile(path string) bool {
-	f, err := openExisting(path, "")
+	f, _, err := openExisting(path, "")
 	if err != nil {
 		return false
 	}
@@ -476,7 +552,7 @@ func createCrashFile(path, hdr string) (*os.File, error) {
 	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, base+".new*") // 0600, O_EXCL
 	if err != nil {
-		return nil, createErr(path, err)
+		return nil, createErr(path, err, "crash file", crashFix)
 	}
 	tmp := f.Name()
 	fail := func(err error) (*os.File, error) {
@@ -507,21 +583,30 @@ func createCrashFile(path, hdr string) (*os.File, error) {
 	return f, nil
 }
 
-// createErr says why a crash file could not be created, and what to do.
-func createErr(path string, err error) error {
+// createErr says why the file at path (a crash file, last words: what)
+// could not be created, and what to do (fix), for the errors a setting
+// can fix.
+func createErr(path string, err error, what, fix string) error {
 	dir := filepath.Dir(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if _, e := os.Lstat(dir); errors.Is(e, os.ErrNotExist) {
-			return fmt.Errorf("directory %s does not exist (tune creates the crash file, never its directories)", dir)
+			return fmt.Errorf("directory %s does not exist (tune creates the %s, never its directories)", dir, what)
 		}
 	case errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("cannot create %s: %s is on a read-only file system; set GOTUNE_CRASH_FILE to a writable path, or GOTUNE_CRASH_FILE=off to go without a crash file", path, dir)
+		return fmt.Errorf("cannot create %s: %s is on a read-only file system; %s", path, dir, fix)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("cannot create %s: %w; set GOTUNE_CRASH_FILE to a writable path, or GOTUNE_CRASH_FILE=off to go without a crash file", path, err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is said once
+		}
+		return fmt.Errorf("cannot create %s: %w; %s", path, err, fix)
 	}
 	return fmt.Errorf("cannot create %s: %w", path, err)
 }
+
+// crashFix is what to do when the crash file cannot be created.
+const crashFix = "set GOTUNE_CRASH_FILE to a writable path, or GOTUNE_CRASH_FILE=off to go without a crash file"
 
 // rewrite empties f (a crash file of tune's, locked) and writes hdr.
 func rewrite(f *os.File, hdr string) error {
@@ -548,17 +633,14 @@ func sweepStale(want string, siblings bool) {
 	if err != nil {
 		return
 	}
-	sibling := strings.TrimSuffix(base, filepath.Ext(base))
-	if i := strings.LastIndexByte(sibling, '-'); i >= 0 {
-		sibling = sibling[:i+1]
-	}
+	sibling := siblingPrefix(base)
 	for _, e := range entries {
 		name := e.Name()
 		if name == base || !isStaleName(name, base, sibling, siblings) {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		f, err := openExisting(p, "")
+		f, _, err := openExisting(p, "")
 		if err != nil {
 			continue
 		}
@@ -578,9 +660,22 @@ func isStaleName(name, base, sibling string, siblings bool) bool {
 	if _, ok := strings.CutPrefix(name, base+".new"); ok {
 		return true
 	}
-	if !siblings {
-		return false
+	return siblings && isDefaultName(name, sibling)
+}
+
+// siblingPrefix is what the default crash file names of the executables
+// named as base's share: "server-" for server-1f2e3d4c.crash.
+func siblingPrefix(base string) string {
+	sibling := strings.TrimSuffix(base, filepath.Ext(base))
+	if i := strings.LastIndexByte(sibling, '-'); i >= 0 {
+		sibling = sibling[:i+1]
 	}
+	return sibling
+}
+
+// isDefaultName reports whether name is a default crash file name that
+// starts with sibling: <sibling><8 hex digits>.crash.
+func isDefaultName(name, sibling string) bool {
 	h, ok := strings.CutPrefix(name, sibling)
 	if !ok {
 		return false
@@ -608,7 +703,7 @@ func readCrash(f *os.File, path string) (*Crash, error) {
 	if len(b) > maxCrashText {
 		text = string(b[:maxCrashText]) + "\n[cut at 1 MiB: the whole report is in the file]\n"
 	}
-	return &Crash{Message: crashMessage(body), Text: text, Time: fi.ModTime(), Executable: headerExe(string(first))}, nil
+	return &Crash{Message: crashMessage(body), Text: text, Time: fi.ModTime(), Executable: parseHeader(string(first)).exe}, nil
 }
 
 // crashMessage picks the report's most telling line: a panic, a fatal
@@ -706,8 +801,26 @@ func rotate(path string) (kept bool, notes []logLine) {
 	return true, notes
 }
 
-// header is the crash file's first line.
-func header(exe string, now time.Time) string {
+// headerInfo is what a crash file's header line says of the run that
+// wrote it. The run rewrites its header in place as its memory pressure
+// goes to and from Critical, so the fields after go= have a fixed width:
+// the line keeps its length, and the runtime's crash output, which goes
+// after it, is never overwritten.
+type headerInfo struct {
+	exe   string
+	pid   int
+	start time.Time // when it called Init
+	// critical is set while its memory pressure is Critical: a run that
+	// vanished with it set was probably killed by the OOM killer.
+	critical bool
+	// oom are the OOM kill counts of its memory group and of the ancestors
+	// with a memory limit, as it last read them (at Init, and when the
+	// pressure rose to Critical).
+	oom []groupCount
+}
+
+// line is the header line, newline included.
+func (h headerInfo) line() string {
 	version, revision, modified := "unknown", "unknown", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" {
@@ -724,8 +837,36 @@ func header(exe string, now time.Time) string {
 			}
 		}
 	}
-	return fmt.Sprintf("%s pid=%d exe=%q start=%s version=%s revision=%s%s go=%s\n",
-		headerPrefix, os.Getpid(), exe, now.UTC().Format(time.RFC3339Nano), version, revision, modified, runtime.Version())
+	critical := 0
+	if h.critical {
+		critical = 1
+	}
+	return fmt.Sprintf("%s pid=%d exe=%q start=%s version=%s revision=%s%s go=%s critical=%d oom_kill=%s\n",
+		headerPrefix, h.pid, h.exe, h.start.UTC().Format(time.RFC3339Nano), version, revision, modified,
+		strings.ReplaceAll(runtime.Version(), " ", "_"), critical, oomField(h.oom))
+}
+
+// markPressure records in the crash file's header whether the memory
+// pressure is Critical now and, when oom is not nil, the OOM kill counts
+// read now (a count recorded at Init only rises). The header is rewritten
+// in place, keeping its length; nothing is done without a crash file.
+// The refresh loop calls it, through lastWords and leftCritical.
+func markPressure(critical bool, oom []groupCount) {
+	crash.mu.Lock()
+	defer crash.mu.Unlock()
+	if crash.file == nil {
+		return
+	}
+	h := crash.hdr
+	h.critical = critical
+	h.oom = raiseCounts(h.oom, oom)
+	line := h.line()
+	if int64(len(line)) != crash.header {
+		return // not reached: the fields have a fixed width
+	}
+	if _, err := crash.file.WriteAt([]byte(line), 0); err == nil {
+		crash.hdr = h
+	}
 }
 
 // retire closes a crash file that is no longer the crash output, removing

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -156,40 +157,81 @@ func TestFileType(t *testing.T) {
 	}
 }
 
-var headerSamples = []struct{ line, exe string }{
-	{`tune crash file: pid=7 exe="/srv/app" start=2026-01-01T00:00:00Z version=v1 revision=abc go=go1.26`, "/srv/app"},
-	{`tune crash file: pid=7 exe="/srv/a b\"c" start=x`, `/srv/a b"c`},
-	{`tune crash file: pid=7`, ""},
-	{`tune crash file: pid=7 exe="/unterminated`, ""},
-	{`tune crash file: pid=7 exe=/not/quoted`, ""},
+var headerSamples = []struct {
+	line string
+	want headerInfo
+}{
+	{`tune crash file: pid=7 exe="/srv/app" start=2026-01-01T00:00:00Z version=v1 revision=abc go=go1.26`,
+		headerInfo{exe: "/srv/app", pid: 7, start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}},
+	{`tune crash file: pid=7 exe="/srv/a b\"c" start=x`, headerInfo{exe: `/srv/a b"c`, pid: 7}},
+	{`tune crash file: pid=7`, headerInfo{pid: 7}},
+	{`tune crash file: pid=7 exe="/unterminated`, headerInfo{pid: 7}},
+	{`tune crash file: pid=7 exe=/not/quoted`, headerInfo{pid: 7}},
+	{`tune crash file: pid=x exe="/a start=2026-01-01T00:00:00Z"`, headerInfo{exe: "/a start=2026-01-01T00:00:00Z"}},
+	{`tune crash file: pid=9 exe="/a" start=2026-01-01T00:00:00.5Z version=v1 revision=r go=go1.26 critical=1 oom_kill=0000000003@4026531835,0000000000@77`,
+		headerInfo{exe: "/a", pid: 9, start: time.Date(2026, 1, 1, 0, 0, 0, 5e8, time.UTC), critical: true,
+			oom: []groupCount{{ino: 4026531835, count: 3}, {ino: 77}}}},
+	{`tune crash file: pid=9 exe="/a" go=go1.26 critical=0 oom_kill=none`, headerInfo{exe: "/a", pid: 9}},
+	{`tune crash file: pid=9 exe="/a" critical=yes oom_kill=x@1,1@x,2@0,5@6`, headerInfo{exe: "/a", pid: 9, oom: []groupCount{{ino: 6, count: 5}}}},
 }
 
-func TestHeaderExe(t *testing.T) {
+func TestParseHeader(t *testing.T) {
 	for _, tt := range headerSamples {
-		if got := headerExe(tt.line); got != tt.exe {
-			t.Errorf("headerExe(%q) = %q, want %q", tt.line, got, tt.exe)
+		if got := parseHeader(tt.line); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseHeader(%q) =\n%+v, want\n%+v", tt.line, got, tt.want)
 		}
 	}
-	now := time.Now()
-	for _, exe := range []string{"/srv/app", "/tmp/go-build1/b001/exe/main", `C:\a "b"\x.exe`, "/\xff/odd"} {
-		line, _, _ := strings.Cut(header(exe, now), "\n")
-		if got := headerExe(line); got != exe {
-			t.Errorf("headerExe(header(%q)) = %q", exe, got)
+	start := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	for _, exe := range []string{"/srv/app", "/tmp/go-build1/b001/exe/main", `C:\a "b"\x.exe`, "/\xff/odd", "/a critical=1 oom_kill=1@2"} {
+		for _, oom := range [][]groupCount{nil, {{ino: 12, count: 1}}, {{ino: 1, count: maxCount + 5}, {ino: 2}}} {
+			h := headerInfo{exe: exe, pid: 42, start: start, critical: len(oom) == 1, oom: oom}
+			line, _, _ := strings.Cut(h.line(), "\n")
+			got := parseHeader(line)
+			want := h
+			want.oom = nil
+			for _, g := range oom {
+				want.oom = append(want.oom, groupCount{ino: g.ino, count: min(g.count, maxCount)})
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("parseHeader(%q) =\n%+v, want\n%+v", line, got, want)
+			}
 		}
 	}
 }
 
-// FuzzHeaderExe: any first line gives an answer without panicking, and
-// the header tune writes gives back its executable.
-func FuzzHeaderExe(f *testing.F) {
-	for _, s := range headerSamples {
-		f.Add(s.line)
+// TestHeaderFixedWidth: the header keeps its length whatever the pressure
+// and the counts, so that it can be rewritten in place.
+func TestHeaderFixedWidth(t *testing.T) {
+	h := headerInfo{exe: "/srv/app", pid: 1, start: time.Now(), oom: []groupCount{{ino: 5}, {ino: 123456789}}}
+	n := len(h.line())
+	h.critical = true
+	h.oom = raiseCounts(h.oom, []groupCount{{ino: 5, count: 7}, {ino: 123456789, count: 1 << 40}, {ino: 9, count: 3}})
+	if got := len(h.line()); got != n {
+		t.Errorf("header length %d after a change, %d before:\n%s", got, n, h.line())
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		headerExe(s)
-		line, _, _ := strings.Cut(header(s, time.Unix(0, 0)), "\n")
-		if got := headerExe(line); got != s {
-			t.Fatalf("headerExe(header(%q)) = %q", s, got)
+	if h.oom[0].count != 7 || h.oom[1].count != 1<<40 || len(h.oom) != 2 {
+		t.Errorf("raiseCounts: %+v", h.oom)
+	}
+	if got := raiseCounts(h.oom, []groupCount{{ino: 5, count: 1}}); got[0].count != 7 {
+		t.Errorf("a count fell: %+v", got)
+	}
+}
+
+// FuzzParseHeader: any first line gives an answer without panicking, and
+// the header tune writes gives back what it recorded.
+func FuzzParseHeader(f *testing.F) {
+	for _, s := range headerSamples {
+		f.Add(s.line, uint64(3), uint64(99))
+	}
+	f.Fuzz(func(t *testing.T, s string, count, ino uint64) {
+		parseHeader(s)
+		h := headerInfo{exe: s, pid: 1, start: time.Unix(0, 0).UTC(), critical: true}
+		if ino != 0 {
+			h.oom = []groupCount{{ino: ino, count: min(count, maxCount)}}
+		}
+		line, _, _ := strings.Cut(h.line(), "\n")
+		if got := parseHeader(line); !reflect.DeepEqual(got, h) {
+			t.Fatalf("parseHeader(%q) = %+v, want %+v", line, got, h)
 		}
 	})
 }

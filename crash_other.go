@@ -20,3 +20,9 @@ func checkOwner(path string, fi os.FileInfo) error { return nil }
 
 // linkCount is 1: the number of links is not known here.
 func linkCount(fi os.FileInfo) uint64 { return 1 }
+
+// oNonblock is 0: these systems have no O_NONBLOCK for open.
+const oNonblock = 0
+
+// fileID is 0: the inode number is not known here.
+func fileID(fi os.FileInfo) uint64 { return 0 }

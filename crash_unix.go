@@ -54,3 +54,14 @@ func checkOwner(path string, fi os.FileInfo) error {
 	}
 	return nil
 }
+
+// oNonblock keeps an open of a named pipe from waiting for the other end.
+const oNonblock = syscall.O_NONBLOCK
+
+// fileID is the inode number of the file fi describes, 0 if unknown.
+func fileID(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
+}

@@ -21,10 +21,11 @@
 // the same decisions and changes nothing; with Options.Root it reads a
 // snapshot of another machine. Operators outrank code: the environment
 // variables GOTUNE (off: report only), GOTUNE_MEMORY_RATIO, AUTOMEMLIMIT,
-// GOTUNE_MAXPROCS, GOTUNE_REFRESH and GOTUNE_CRASH_FILE override Options,
-// and a GOMEMLIMIT or GOMAXPROCS set in the environment is never touched.
-// MemoryOff, ProcsOff, RefreshOff and CrashOff switch each part off from
-// code. Errors name the file, variable or value at fault; whatever can be
+// GOTUNE_MAXPROCS, GOTUNE_REFRESH, GOTUNE_CRASH_FILE, GOTUNE_LAST_WORDS,
+// GOTUNE_FLIGHT_RECORDER and GOTUNE_TERMINATION_LOG override Options, and a
+// GOMEMLIMIT or GOMAXPROCS set in the environment is never touched.
+// MemoryOff, ProcsOff, RefreshOff, CrashOff, LastWordsOff and
+// TerminationLogOff switch each part off from code. Errors name the file, variable or value at fault; whatever can be
 // applied is applied. tune never panics, and exits the program only in
 // ShutdownContext's case of a second signal.
 //

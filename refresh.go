@@ -242,6 +242,8 @@ func (o *owner) pressureChanged(ev PressureEvent) {
 			in.Stats = &o.kcur
 		}
 		o.lastWords(in)
+	} else if ev.Previous == PressureCritical && ev.Level < PressureCritical {
+		o.leftCritical() // lastwords.go: a run that ends from here on did not end at Critical
 	}
 	if o.calls != nil {
 		o.calls.post(ev)

@@ -54,6 +54,31 @@ type Options struct {
 	// crash was written. It is wired also under GOTUNE=off (it is not a
 	// limit).
 	CrashFile string
+	// LastWordsInterval is the least time between two sets of last words:
+	// when the memory pressure rises to Critical, tune writes a heap
+	// profile, the goroutines and a one-line JSON summary beside the crash
+	// file (keeping the newest 3 sets), and the summary line to the
+	// termination message file (see TerminationLog), so that an OOM kill
+	// leaves evidence. 0 means 1 minute; LastWordsOff disables them, and so
+	// does GOTUNE_LAST_WORDS=off (the variable, a duration or off, wins).
+	// The files need the crash file (CrashOff means none) and the refresh
+	// loop, which measures the pressure.
+	LastWordsInterval time.Duration
+	// FlightRecorder, when positive, keeps the runtime's execution trace of
+	// about the last FlightRecorder (runtime/trace.FlightRecorder, at most
+	// about 16 MiB) and adds it to the last words. Tracing costs CPU all
+	// the time (1-2% by the Go team's account), so it is off by default;
+	// GOTUNE_FLIGHT_RECORDER=on (10s), a duration or off wins.
+	FlightRecorder time.Duration
+	// TerminationLog is the file the last words' summary line is written
+	// to (overwritten) when the pressure rises to Critical: Kubernetes
+	// shows it as the container's termination message in kubectl describe
+	// pod, beside OOMKilled. "" means /dev/termination-log, the kubelet's
+	// default terminationMessagePath; TerminationLogOff (or
+	// GOTUNE_TERMINATION_LOG=off; the variable, a path or off, wins) means
+	// none. tune writes only a regular file that exists: it never creates
+	// it.
+	TerminationLog string
 }
 
 // Init detects the process's limits and applies them to the runtime: it
@@ -119,6 +144,7 @@ func replace(c config, errs []error) (*owner, []logLine) {
 	o.publish(rep)
 	o.start(old)
 	current.Store(o)
+	lines = append(lines, setFlight(c)...) // the flight recorder follows the configuration (lastwords)
 	return o, lines
 }
 
@@ -152,20 +178,22 @@ func Detect(opts Options) (Report, error) {
 	return rep, errors.Join(rep.errs...)
 }
 
-// Stop ends whatever Init started in the background: the refresh loop and
-// the goroutine that calls OnPressure. It returns once the loop has exited
-// and no OnPressure call is running; after it returns, nothing of that
-// loop runs or changes anything. Called from inside OnPressure, it stops
-// the loop and returns without waiting for the call it is part of. The
-// limits Init set stay in effect, and so does the crash output, since a
-// panic after Stop in a deferred call must still be recorded. Current and
-// Pressure keep their last values (Pressure with Stale set).
+// Stop ends whatever Init started in the background: the refresh loop,
+// the goroutine that calls OnPressure and the flight recorder. It returns
+// once the loop has exited and no OnPressure call is running; after it
+// returns, nothing of that loop runs or changes anything. Called from
+// inside OnPressure, it stops the loop and returns without waiting for the
+// call it is part of. The limits Init set stay in effect, and so does the
+// crash output, since a panic after Stop in a deferred call must still be
+// recorded. Current and Pressure keep their last values (Pressure with
+// Stale set).
 func Stop() {
 	stop(context.Background())
 }
 
 // stop is Stop with a deadline for an OnPressure call still running.
 func stop(ctx context.Context) error {
+	defer stopFlight() // after the loop, whose last words may be writing its trace
 	initMu.Lock()
 	o := current.Load()
 	initMu.Unlock()

@@ -47,6 +47,7 @@ var suites = []suite{
 		"TestKernelLimitsOnOwnGroup", "TestKernelParentLimitUnlimitedChild", "TestKernelChildTighterThanParent",
 		"TestKernelEnvironmentWins", "TestKernelGOTUNEOff", "TestKernelBlankImport",
 		"TestKernelNestedDelegation", "TestKernelCgroupNamespace", "TestPressureSpiral", "TestKernelSignals",
+		"TestLastWordsOOMKill",
 	}, v2: []string{"TestKernelMemoryHigh"}},
 	{step: "cmd-tune", pkg: "./cmd/tune", tests: []string{
 		"TestWatchFollowsLimits", "TestWatchEnvironmentWins", "TestWatchFollowsAMove",
@@ -59,7 +60,8 @@ var suites = []suite{
 // programs are what those tests run (cgrouptest.Build), built ahead.
 var programs = []string{
 	"./cmd/tune", "./internal/testprog/blank", "./internal/testprog/spiral",
-	"./internal/testprog/cgroupns", "./examples/server",
+	"./internal/testprog/cgroupns", "./examples/server", "./internal/testprog/oomer",
+	"cmd/pprof", // the guest has no go tool pprof: TestLastWordsOOMKill reads the heap profile with it
 }
 
 // guestPrebuilt is where the programs are in the guest.
