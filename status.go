@@ -39,7 +39,9 @@ import (
 //	pressure                  the latest memory pressure: level, previous,
 //	                          gc_cpu_fraction, memory_in_use_bytes,
 //	                          gomemlimit_bytes (null: none),
-//	                          limiter_engaged, time (null: not measured)
+//	                          limiter_engaged, signal (what set the
+//	                          level), stale (the loop no longer measures),
+//	                          time (null: not measured)
 //	samples                   the history, oldest first, one per tick: the
 //	                          fields of Sample (time, heap_live_bytes,
 //	                          memory_in_use_bytes, gomemlimit_bytes,
@@ -138,13 +140,15 @@ type statusJSON struct {
 }
 
 type pressureJSON struct {
-	Level          PressureLevel `json:"level"`
-	Previous       PressureLevel `json:"previous"`
-	GCCPUFraction  float64       `json:"gc_cpu_fraction"`
-	MemoryInUse    uint64        `json:"memory_in_use_bytes"`
-	GOMEMLIMIT     *int64        `json:"gomemlimit_bytes"`
-	LimiterEngaged bool          `json:"limiter_engaged"`
-	Time           *time.Time    `json:"time"`
+	Level          PressureLevel  `json:"level"`
+	Previous       PressureLevel  `json:"previous"`
+	GCCPUFraction  float64        `json:"gc_cpu_fraction"`
+	MemoryInUse    uint64         `json:"memory_in_use_bytes"`
+	GOMEMLIMIT     *int64         `json:"gomemlimit_bytes"`
+	LimiterEngaged bool           `json:"limiter_engaged"`
+	Signal         PressureSignal `json:"signal"`
+	Stale          bool           `json:"stale"`
+	Time           *time.Time     `json:"time"`
 }
 
 func writeStatusJSON(buf *bytes.Buffer, in statusInput) error {
@@ -156,6 +160,7 @@ func writeStatusJSON(buf *bytes.Buffer, in statusInput) error {
 		Pressure: pressureJSON{
 			Level: p.Level, Previous: p.Previous, GCCPUFraction: p.GCCPUFraction, MemoryInUse: p.MemoryInUse,
 			GOMEMLIMIT: nullIf(p.GOMEMLIMIT, math.MaxInt64, 0), LimiterEngaged: p.LimiterEngaged,
+			Signal: p.Signal, Stale: p.Stale,
 		},
 		Samples: in.Samples,
 		Events:  in.Events,

@@ -146,13 +146,15 @@ func TestStatusJSON(t *testing.T) {
 		RefreshIntervalSeconds float64   `json:"refresh_interval_seconds"`
 		Report                 Report    `json:"report"`
 		Pressure               struct {
-			Level          PressureLevel `json:"level"`
-			Previous       PressureLevel `json:"previous"`
-			GCCPUFraction  float64       `json:"gc_cpu_fraction"`
-			MemoryInUse    uint64        `json:"memory_in_use_bytes"`
-			GOMEMLIMIT     *int64        `json:"gomemlimit_bytes"`
-			LimiterEngaged bool          `json:"limiter_engaged"`
-			Time           *time.Time    `json:"time"`
+			Level          PressureLevel  `json:"level"`
+			Previous       PressureLevel  `json:"previous"`
+			GCCPUFraction  float64        `json:"gc_cpu_fraction"`
+			MemoryInUse    uint64         `json:"memory_in_use_bytes"`
+			GOMEMLIMIT     *int64         `json:"gomemlimit_bytes"`
+			LimiterEngaged bool           `json:"limiter_engaged"`
+			Signal         PressureSignal `json:"signal"`
+			Stale          bool           `json:"stale"`
+			Time           *time.Time     `json:"time"`
 		} `json:"pressure"`
 		Samples []Sample `json:"samples"`
 		Events  []Event  `json:"events"`
@@ -200,7 +202,7 @@ func TestStatusJSON(t *testing.T) {
 		want string
 	}{
 		"top level": {slices.Sorted(maps.Keys(raw.Top)), "events pressure refresh_interval_seconds report samples time"},
-		"pressure":  {slices.Sorted(maps.Keys(raw.Pressure)), "gc_cpu_fraction gomemlimit_bytes level limiter_engaged memory_in_use_bytes previous time"},
+		"pressure":  {slices.Sorted(maps.Keys(raw.Pressure)), "gc_cpu_fraction gomemlimit_bytes level limiter_engaged memory_in_use_bytes previous signal stale time"},
 		"a sample": {slices.Sorted(maps.Keys(raw.Samples[0])), "cpu_quota_cores gc_cpu_fraction gomaxprocs gomemlimit_bytes heap_live_bytes memory_in_use_bytes " +
 			"memory_limit_bytes memory_usage_bytes pressure psi_cpu_some_avg10 psi_io_some_avg10 psi_memory_full_avg10 psi_memory_some_avg10 time"},
 		"an event": {slices.Sorted(maps.Keys(raw.Events[0])), "kind message time"},

@@ -106,18 +106,7 @@ func TestKernelV1FollowsChangesAtOnce(t *testing.T) {
 	g.SetCPU(t, 150000, 100000)
 	cmd := g.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = cgrouptest.ChildEnv(childEnv + "=reader")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := cgrouptest.StartPiped(t, cmd)
 	t.Cleanup(func() {
 		stdin.Close()
 		cmd.Wait()

@@ -83,19 +83,7 @@ func TestStatsSeeAnOOMKill(t *testing.T) {
 
 			cmd := in.Command(os.Args[0], "-test.run=^TestStatsOOMChild$")
 			cmd.Env = cgrouptest.ChildEnv(oomChildEnv + "=1")
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
+			stdin, stdout := cgrouptest.StartPiped(t, cmd)
 			out := bufio.NewScanner(stdout)
 			expect := func(want string) {
 				t.Helper()
@@ -140,7 +128,7 @@ func TestStatsSeeAnOOMKill(t *testing.T) {
 			}
 
 			fmt.Fprintln(stdin, "grow")
-			err = cmd.Wait()
+			err := cmd.Wait()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 				t.Fatalf("the child ended with %v, want SIGKILL from the OOM killer", err)
