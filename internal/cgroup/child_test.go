@@ -64,6 +64,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(runChild(mode))
 	}
+	if os.Getenv(oomChildEnv) == "1" {
+		os.Exit(oomChild())
+	}
 	os.Exit(m.Run())
 }
 

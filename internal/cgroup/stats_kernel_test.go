@@ -18,18 +18,15 @@ import (
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
 
-// oomChildEnv makes the test binary a child that allocates on command (see
-// TestStatsOOMChild).
+// oomChildEnv makes the test binary a child that allocates on command
+// (TestMain runs oomChild).
 const oomChildEnv = "GOTUNE_TEST_OOM_CHILD"
 
-// TestStatsOOMChild is not a test: run by TestStatsSeeAnOOMKill with
-// oomChildEnv=1, it prints "ready", then for each line on stdin "alloc N"
-// allocates and touches N MiB, keeps it and prints "ok"; "grow" allocates
-// 4 MiB at a time until the kernel kills it.
-func TestStatsOOMChild(t *testing.T) {
-	if os.Getenv(oomChildEnv) != "1" {
-		t.Skip("the child of TestStatsSeeAnOOMKill")
-	}
+// oomChild is the child TestStatsSeeAnOOMKill runs: it prints "ready",
+// then for each line on stdin "alloc N" allocates and touches N MiB, keeps
+// it and prints "ok"; "grow" allocates 4 MiB at a time until the kernel
+// kills it. It returns when stdin closes.
+func oomChild() int {
 	var kept [][]byte
 	alloc := func(mib int) {
 		b := make([]byte, mib<<20)
@@ -53,7 +50,7 @@ func TestStatsOOMChild(t *testing.T) {
 			}
 		}
 	}
-	os.Exit(0) // stdin closed: nothing more to do, and no test output
+	return 0
 }
 
 // TestStatsSeeAnOOMKill runs a child in a group beneath the test's own,
@@ -81,7 +78,7 @@ func TestStatsSeeAnOOMKill(t *testing.T) {
 			limited.SetMemory(t, limit)
 			cgrouptest.Write(t, limited.Memory, "memory.swappiness", "0")
 
-			cmd := in.Command(os.Args[0], "-test.run=^TestStatsOOMChild$")
+			cmd := in.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = cgrouptest.ChildEnv(oomChildEnv + "=1")
 			stdin, stdout := cgrouptest.StartPiped(t, cmd)
 			out := bufio.NewScanner(stdout)
