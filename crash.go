@@ -126,7 +126,11 @@ var errLocked = errors.New("locked by another process")
 // its caller to write once no lock is held. On an error the earlier crash
 // output, if any, stays in place; the error names the path and says the
 // program goes on without (or with its earlier) crash file.
-func initCrash(crashFile string) ([]logLine, error) {
+//
+// oom holds the OOM kill counts of the process's memory group and its
+// limited ancestors (oomCounts), for the header: the next start compares
+// them.
+func initCrash(crashFile string, oom []groupCount) ([]logLine, error) {
 	crash.mu.Lock()
 	defer crash.mu.Unlock()
 
@@ -147,7 +151,7 @@ func initCrash(crashFile string) ([]logLine, error) {
 	if isDefault {
 		owner = exe
 	}
-	hdr := headerInfo{exe: exe, pid: os.Getpid(), start: time.Now(), oom: readOOMCounts()}
+	hdr := headerInfo{exe: exe, pid: os.Getpid(), start: time.Now(), oom: oom}
 	o, err := openCrash(want, owner, hdr)
 	if err != nil {
 		return nil, fmt.Errorf("crash file %s: %w", want, err)

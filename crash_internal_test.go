@@ -61,8 +61,8 @@ func FuzzCrashMessage(f *testing.F) {
 // crash output goes to, the default one by default (the executable's
 // name and a hash of its path), and "" once it is off.
 func TestCrashFileInUse(t *testing.T) {
-	t.Cleanup(func() { initCrash("off") })
-	if _, err := initCrash(""); err != nil {
+	t.Cleanup(func() { initCrash("off", nil) })
+	if _, err := initCrash("", nil); err != nil {
 		t.Fatal(err)
 	}
 	exe, _ := os.Executable()
@@ -83,10 +83,10 @@ func TestCrashFileInUse(t *testing.T) {
 // TestInitCrashLines: initCrash logs nothing itself; it returns the Error
 // line about the previous crash for its caller to write.
 func TestInitCrashLines(t *testing.T) {
-	t.Cleanup(func() { initCrash("off") })
+	t.Cleanup(func() { initCrash("off", nil) })
 	file := filepath.Join(t.TempDir(), "app.crash")
 	os.WriteFile(file, []byte(headerPrefix+" pid=1 exe=\"/bin/x\"\npanic: boom\n"), 0o600)
-	lines, err := initCrash(file)
+	lines, err := initCrash(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

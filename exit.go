@@ -206,13 +206,6 @@ func raiseCounts(have, read []groupCount) []groupCount {
 	return out
 }
 
-// readOOMCounts reads the OOM kill counts of the process's memory group
-// and of its ancestors with a memory limit (see readKernel).
-func readOOMCounts() []groupCount {
-	_, gs := readKernel()
-	return gs
-}
-
 // readKernel reads the kernel's view of the process's memory group, and
 // from it the OOM kill counts of the group and of its ancestors with a
 // memory limit, through a discovery of its own (Init's reader is not
@@ -231,6 +224,13 @@ func readKernel() (s *cgroup.Stats, gs []groupCount) {
 	defer r.Close()
 	s = new(cgroup.Stats)
 	r.Read(s) // a part that fails is marked so; the others are read
+	return s, oomCounts(r, s)
+}
+
+// oomCounts returns the OOM kill counts s holds for the process's memory
+// group and its ancestors with a memory limit, each group known by its
+// directory's inode (a group made anew under the same name is another).
+func oomCounts(r *cgroup.StatsReader, s *cgroup.Stats) (gs []groupCount) {
 	for _, g := range s.Group[:min(max(s.NGroups, 0), cgroup.MaxEventGroups)] {
 		dir := r.Dir(g.Level)
 		if !g.OK || dir == "" {
@@ -244,5 +244,5 @@ func readKernel() (s *cgroup.Stats, gs []groupCount) {
 			gs = append(gs, groupCount{ino: ino, count: g.OOMKill, dir: dir})
 		}
 	}
-	return s, gs
+	return gs
 }

@@ -66,7 +66,7 @@ func BenchmarkLastWords(b *testing.B) {
 		for _, flight := range []bool{false, true} {
 			b.Run(name+map[bool]string{false: "", true: "/flight"}[flight], func(b *testing.B) {
 				dir := b.TempDir()
-				if _, err := initCrash(filepath.Join(dir, "app.crash")); err != nil {
+				if _, err := initCrash(filepath.Join(dir, "app.crash"), nil); err != nil {
 					b.Fatal(err)
 				}
 				defer endCrash()

@@ -134,12 +134,16 @@ func replace(c config, errs []error) (*owner, []logLine) {
 		old.halt(context.Background(), false)
 		prev = old.snap.Load().prev
 	}
-	lines, crashErr := initCrash(c.crashFile)
-	if crashErr != nil {
-		errs = append(errs, crashErr)
-	}
 	o := build(c, true, runtime.GOOS == "linux", prev, errs)
+	var oom []groupCount
+	if o.sr != nil {
+		oom = oomCounts(o.sr, &o.kcur)
+	}
+	lines, crashErr := initCrash(c.crashFile, oom)
 	rep := o.report()
+	if crashErr != nil {
+		rep.setErrors(append(rep.errs, crashErr)...)
+	}
 	rep.CrashFile = crashFileInUse()
 	o.publish(rep)
 	o.start(old)
