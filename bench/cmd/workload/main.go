@@ -4,14 +4,16 @@
 // (reads all of its payload) and replaces another (allocates and fills a
 // new one, dropping the old one).
 //
-//	workload -tune none|automemlimit|tune -live 150MiB -ops 2000000
+//	workload -tune none|automemlimit|tune -live 150MiB -ops 2000000 [-warmup 0]
 //
 // -tune picks what sets GOMEMLIMIT: nothing (the Go defaults: GOGC=100, no
 // memory limit), automemlimit's memlimit.Set with its cgroup provider, or
 // tune.Init with its defaults. At the end it prints one JSON line (Result)
 // with the throughput (per second of wall time, and per CPU-second from
 // getrusage) and the GC CPU fraction over the timed phase, the latter read
-// from runtime/metrics.
+// from runtime/metrics. -warmup runs that many operations first, untimed:
+// the first GC cycle lets the heap grow from the live heap to its goal,
+// a transient that a long-running service leaves behind within seconds.
 package main
 
 import (
@@ -42,11 +44,12 @@ func main() {
 	mode := flag.String("tune", "none", "what sets GOMEMLIMIT: none, automemlimit or tune")
 	liveFlag := flag.String("live", "150MiB", "bytes the live heap holds (suffix KiB or MiB allowed)")
 	ops := flag.Int64("ops", 2_000_000, "entries to replace in the timed phase")
+	warmup := flag.Int64("warmup", 0, "entries to replace before the timed phase")
 	payload := flag.Int("payload", 4096, "bytes of each entry's payload")
 	flag.Parse()
 	live, err := parseBytes(*liveFlag)
-	if err != nil || live <= 0 || *ops <= 0 || *payload <= 0 {
-		fmt.Fprintf(os.Stderr, "workload: bad flags: -live %q (%v), -ops %d, -payload %d\n", *liveFlag, err, *ops, *payload)
+	if err != nil || live <= 0 || *ops <= 0 || *warmup < 0 || *payload <= 0 {
+		fmt.Fprintf(os.Stderr, "workload: bad flags: -live %q (%v), -ops %d, -warmup %d, -payload %d\n", *liveFlag, err, *ops, *warmup, *payload)
 		os.Exit(2)
 	}
 	quiet := slog.New(slog.DiscardHandler)
@@ -66,7 +69,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "workload: -tune %q: want none, automemlimit or tune\n", *mode)
 		os.Exit(2)
 	}
-	res := run(live, *ops, *payload)
+	res := run(live, *ops, *warmup, *payload)
 	res.Tune = *mode
 	json.NewEncoder(os.Stdout).Encode(res)
 }
@@ -106,7 +109,7 @@ func checksum(e *entry) uint64 {
 	return h + uint64(len(e.key)+len(e.tags))
 }
 
-func run(live, ops int64, payload int) Result {
+func run(live, ops, warmup int64, payload int) Result {
 	workers := runtime.GOMAXPROCS(0)
 	n := live / entryBytes(payload)
 	if n < int64(workers) {
@@ -126,25 +129,14 @@ func run(live, ops int64, payload int) Result {
 		})
 	}
 	wg.Wait()
+	if warmup > 0 {
+		serve(cache, per, workers, warmup, payload, 3)
+	}
 
 	before := readCPU()
 	cpu0 := processCPU()
 	start := time.Now()
-	var sink [64]uint64
-	for w := range workers {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 2))
-			lo := int64(w) * per
-			var sum uint64
-			for range ops / int64(workers) {
-				// Serve one entry (read all of it), then replace another.
-				sum += checksum(cache[lo+r.Int64N(per)])
-				cache[lo+r.Int64N(per)] = newEntry(r, payload)
-			}
-			sink[w%len(sink)] = sum
-		})
-	}
-	wg.Wait()
+	serve(cache, per, workers, ops, payload, 2)
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	after := readCPU()
@@ -168,6 +160,27 @@ func run(live, ops int64, payload int) Result {
 		res.GCCPUFraction = (after.gc - before.gc) / total
 	}
 	return res
+}
+
+// serve runs ops operations over the cache, split between the workers,
+// each on its own part of it (per entries): serve one entry (read all of
+// it), then replace another. seed tells the phases' random streams apart.
+func serve(cache []*entry, per int64, workers int, ops int64, payload int, seed uint64) {
+	var sink [64]uint64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), seed))
+			lo := int64(w) * per
+			var sum uint64
+			for range ops / int64(workers) {
+				sum += checksum(cache[lo+r.Int64N(per)])
+				cache[lo+r.Int64N(per)] = newEntry(r, payload)
+			}
+			sink[w%len(sink)] = sum
+		})
+	}
+	wg.Wait()
 }
 
 // processCPU is the CPU time the process has used (user and system, all
