@@ -49,8 +49,8 @@ func memoryHighRows(path string) []Row {
 	peak := func(m *result.MemoryHighMode) string {
 		return fmt.Sprintf("%s (max %s)", mib(m.PeakBytes), mib(float64(m.PeakBytesMax)))
 	}
-	setup := fmt.Sprintf("memory.high %s, memory.max %s, %s live heap, %d ops after %d untimed, %d rounds, median (range)",
-		mib(float64(h.HighBytes)), mib(float64(h.MaxBytes)), h.Live, h.Ops, h.Warmup, h.Rounds)
+	setup := fmt.Sprintf("memory.high %s, memory.max %s, %s live heap, %d ops, %d rounds, median (range)",
+		mib(float64(h.HighBytes)), mib(float64(h.MaxBytes)), h.Live, h.Ops, h.Rounds)
 	return []Row{
 		{Name: name + " (" + setup + "; no tuning: " + ops(none) + ")", Tune: ops(tn), Baseline: ops(aml),
 			Ratio: ratio(tn.OpsPerSec, aml.OpsPerSec), Target: "≥ 3.00×", Result: verdict(aml.OpsPerSec > 0 && tn.OpsPerSec >= 3*aml.OpsPerSec)},

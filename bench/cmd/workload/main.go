@@ -4,16 +4,14 @@
 // (reads all of its payload) and replaces another (allocates and fills a
 // new one, dropping the old one).
 //
-//	workload -tune none|automemlimit|tune -live 150MiB -ops 2000000 [-warmup 0]
+//	workload -tune none|automemlimit|tune -live 150MiB -ops 2000000
 //
 // -tune picks what sets GOMEMLIMIT: nothing (the Go defaults: GOGC=100, no
 // memory limit), automemlimit's memlimit.Set with its cgroup provider, or
 // tune.Init with its defaults. At the end it prints one JSON line (Result)
 // with the throughput (per second of wall time, and per CPU-second from
 // getrusage) and the GC CPU fraction over the timed phase, the latter read
-// from runtime/metrics. -warmup runs that many operations first, untimed:
-// the first GC cycle lets the heap grow from the live heap to its goal,
-// a transient that a long-running service leaves behind within seconds.
+// from runtime/metrics.
 package main
 
 import (
@@ -44,12 +42,11 @@ func main() {
 	mode := flag.String("tune", "none", "what sets GOMEMLIMIT: none, automemlimit or tune")
 	liveFlag := flag.String("live", "150MiB", "bytes the live heap holds (suffix KiB or MiB allowed)")
 	ops := flag.Int64("ops", 2_000_000, "entries to replace in the timed phase")
-	warmup := flag.Int64("warmup", 0, "entries to replace before the timed phase")
 	payload := flag.Int("payload", 4096, "bytes of each entry's payload")
 	flag.Parse()
 	live, err := parseBytes(*liveFlag)
-	if err != nil || live <= 0 || *ops <= 0 || *warmup < 0 || *payload <= 0 {
-		fmt.Fprintf(os.Stderr, "workload: bad flags: -live %q (%v), -ops %d, -warmup %d, -payload %d\n", *liveFlag, err, *ops, *warmup, *payload)
+	if err != nil || live <= 0 || *ops <= 0 || *payload <= 0 {
+		fmt.Fprintf(os.Stderr, "workload: bad flags: -live %q (%v), -ops %d, -payload %d\n", *liveFlag, err, *ops, *payload)
 		os.Exit(2)
 	}
 	quiet := slog.New(slog.DiscardHandler)
@@ -69,7 +66,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "workload: -tune %q: want none, automemlimit or tune\n", *mode)
 		os.Exit(2)
 	}
-	res := run(live, *ops, *warmup, *payload)
+	res := run(live, *ops, *payload)
 	res.Tune = *mode
 	json.NewEncoder(os.Stdout).Encode(res)
 }
@@ -109,7 +106,7 @@ func checksum(e *entry) uint64 {
 	return h + uint64(len(e.key)+len(e.tags))
 }
 
-func run(live, ops, warmup int64, payload int) Result {
+func run(live, ops int64, payload int) Result {
 	workers := runtime.GOMAXPROCS(0)
 	n := live / entryBytes(payload)
 	if n < int64(workers) {
@@ -129,9 +126,6 @@ func run(live, ops, warmup int64, payload int) Result {
 		})
 	}
 	wg.Wait()
-	if warmup > 0 {
-		serve(cache, per, workers, warmup, payload, 3)
-	}
 
 	before := readCPU()
 	cpu0 := processCPU()
@@ -164,7 +158,7 @@ func run(live, ops, warmup int64, payload int) Result {
 
 // serve runs ops operations over the cache, split between the workers,
 // each on its own part of it (per entries): serve one entry (read all of
-// it), then replace another. seed tells the phases' random streams apart.
+// it), then replace another. seed picks the random streams.
 func serve(cache []*entry, per int64, workers int, ops int64, payload int, seed uint64) {
 	var sink [64]uint64
 	var wg sync.WaitGroup

@@ -17,7 +17,8 @@ type Follower struct {
 	stdin io.WriteCloser
 	lines <-chan result.FollowerLine
 	// First is the line it printed when it was ready.
-	First result.FollowerLine
+	First     result.FollowerLine
+	firstSeen bool // Await has returned First
 }
 
 // StartFollower runs bin (cmd/follower) with args inside g and, when acct
@@ -65,11 +66,11 @@ func StartFollower(t *testing.T, g *cgrouptest.Group, acct *Acct, bin string, ar
 // counts too), or fails the test after within.
 func (f *Follower) Await(t *testing.T, want int64, within time.Duration) result.FollowerLine {
 	t.Helper()
-	if f.First.GOMEMLIMIT == want && f.First.T != 0 {
-		l := f.First
-		f.First.T = 0 // counted once
-		return l
+	if !f.firstSeen && f.First.GOMEMLIMIT == want {
+		f.firstSeen = true
+		return f.First
 	}
+	f.firstSeen = true
 	deadline := time.After(within)
 	for {
 		select {

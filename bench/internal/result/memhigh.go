@@ -21,7 +21,6 @@ type MemoryHigh struct {
 	HighBytes int64                      `json:"high_bytes"`
 	MaxBytes  int64                      `json:"max_bytes"`
 	Live      string                     `json:"live"`
-	Warmup    int64                      `json:"warmup_ops"` // untimed, before the timed ops
 	Ops       int64                      `json:"ops"`
 	Rounds    int                        `json:"rounds"`
 	Modes     map[string]*MemoryHighMode `json:"modes"`
