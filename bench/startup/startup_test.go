@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
@@ -119,13 +122,70 @@ func BenchmarkStartup(b *testing.B) {
 // measured by the library's own BenchmarkRefreshTick; bench/run pairs them.
 func BenchmarkTick(b *testing.B) {
 	requireInside(b)
-	b.Run("baseline", func(b *testing.B) {
+	b.Run("baseline", fromCgroup)
+}
+
+// fromCgroup runs automemlimit's memlimit.FromCgroup b.N times.
+func fromCgroup(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := memlimit.FromCgroup()
+		if err != nil || n != limitBytes {
+			b.Fatalf("memlimit.FromCgroup() = %d, %v; want %d", n, err, limitBytes)
+		}
+	}
+}
+
+// BenchmarkDetect is tune.Detect (the decisions Init would make, applying
+// nothing) against automemlimit's memlimit.FromCgroup, each finding the
+// limits from scratch: measured on its own, apart from the tick's pairing.
+func BenchmarkDetect(b *testing.B) {
+	requireInside(b)
+	b.Run("tune", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			n, err := memlimit.FromCgroup()
-			if err != nil || n != limitBytes {
-				b.Fatalf("memlimit.FromCgroup() = %d, %v; want %d", n, err, limitBytes)
+			rep, err := tune.Detect(tune.Options{Logger: quiet, CrashFile: "off"})
+			if err != nil || rep.Memory.Limit != limitBytes {
+				b.Fatalf("tune.Detect: memory limit %d, %v; want %d", rep.Memory.Limit, err, limitBytes)
 			}
 		}
 	})
+	b.Run("baseline", fromCgroup)
+}
+
+// BenchmarkBlankImport runs an empty program, start to exit, with tune's
+// blank import (tune), with automaxprocs's and automemlimit's (baseline),
+// and with neither (plain): what the import costs a program that does
+// nothing. Each program prints its resident set size when main starts
+// (after the imports' init); the benchmark reports it (rss-KiB, the last
+// run's) and the program's size on disk (binary-bytes).
+func BenchmarkBlankImport(b *testing.B) {
+	requireInside(b)
+	for _, side := range []struct{ name, pkg string }{
+		{"tune", "./cmd/blanktune"}, {"baseline", "./cmd/blankbaseline"}, {"plain", "./cmd/blankplain"},
+	} {
+		bin := harness.Build(b, side.pkg)
+		fi, err := os.Stat(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		env := harness.Env()
+		b.Run(side.name, func(b *testing.B) {
+			var rss float64
+			for b.Loop() {
+				cmd := exec.Command(bin)
+				cmd.Env = env
+				out, err := cmd.Output()
+				if err != nil {
+					b.Fatalf("%s: %v", bin, err)
+				}
+				v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "rss_kib ")
+				if rss, err = strconv.ParseFloat(v, 64); !ok || err != nil {
+					b.Fatalf("%s printed %q, want rss_kib N", bin, out)
+				}
+			}
+			b.ReportMetric(rss, "rss-KiB")
+			b.ReportMetric(float64(fi.Size()), "binary-bytes")
+		})
+	}
 }

@@ -2,45 +2,12 @@ package survival
 
 import (
 	"fmt"
-	"math"
-	"slices"
 	"testing"
 
 	"github.com/runtimehooks/tune/bench/internal/harness"
 	"github.com/runtimehooks/tune/bench/internal/result"
 	"github.com/runtimehooks/tune/internal/cgrouptest"
 )
-
-// Workload is the JSON line cmd/workload prints.
-type Workload = result.Workload
-
-// Run is one run of the workload.
-type Run struct {
-	harness.Outcome
-	Survived  bool      `json:"survived"`
-	PeakShare float64   `json:"peak_share"` // peak memory of the group ÷ the limit
-	Result    *Workload `json:"result,omitempty"`
-}
-
-// Mode sums up the runs of one way of running the workload.
-type Mode struct {
-	Runs          []Run   `json:"runs"`
-	Survived      int     `json:"survived"`
-	OOMKilled     int     `json:"oom_killed"`
-	OpsPerSec     float64 `json:"ops_per_sec"`     // median over the surviving runs
-	OpsPerCPUSec  float64 `json:"ops_per_cpu_sec"` // median over the surviving runs
-	GCCPUFraction float64 `json:"gc_cpu_fraction"` // median over the surviving runs
-	PeakShare     float64 `json:"peak_share"`      // highest
-}
-
-// Results is what the full run writes to survival.json for the table.
-type Results struct {
-	LimitBytes int64            `json:"limit_bytes"`
-	Live       string           `json:"live"`
-	Ops        int64            `json:"ops"`
-	Rounds     int              `json:"rounds"`
-	Modes      map[string]*Mode `json:"modes"`
-}
 
 // The four ways: what sets GOMEMLIMIT, and whether the group has a limit.
 var ways = []struct {
@@ -53,17 +20,23 @@ var ways = []struct {
 	{"tune", "tune", true},
 }
 
-// TestSurvival runs the workload four ways under a memory limit. Quick
-// form (go test, CI): a 128 MiB limit, a 72 MiB live heap, a short run:
-// no tuning must be OOM-killed, tune and automemlimit must survive and
-// report, and so must the unlimited run. Full form (GOTUNE_BENCH_OUT set,
-// from bench/run): a 256 MiB limit, a 150 MiB live heap, several rounds,
-// results written to survival.json; bench/run checks the targets.
+// TestSurvival runs the workload four ways under a memory limit
+// (memory.limit_in_bytes on this host's cgroup v1, memory.max in the VM
+// lane's v2 guest). Quick form (go test): a 128 MiB limit, a 72 MiB live
+// heap, a short run: no tuning must be OOM-killed, tune and automemlimit
+// must survive and report, and so must the unlimited run. Full form
+// (GOTUNE_BENCH_OUT set, from bench/run): a 256 MiB limit, a 150 MiB live
+// heap, five rounds, results written to survival.json; bench/run checks
+// the targets. Under the guest's software emulation the runs are shorter,
+// and shorter still, three rounds, in CI.
 func TestSurvival(t *testing.T) {
-	res := Results{LimitBytes: 128 << 20, Live: "72MiB", Ops: 80_000, Rounds: 1, Modes: map[string]*Mode{}}
-	full := harness.OutDir() != ""
-	if full {
-		res = Results{LimitBytes: 256 << 20, Live: "150MiB", Ops: 1_000_000, Rounds: 5, Modes: map[string]*Mode{}}
+	res := result.Survival{LimitBytes: 128 << 20, Live: "72MiB", Ops: 80_000, Rounds: 1, Modes: map[string]*result.SurvivalMode{}}
+	if harness.CurrentSize() != harness.Quick {
+		res.LimitBytes, res.Live = 256<<20, "150MiB"
+		res.Ops, res.Rounds = 1_000_000, 5
+		if cgrouptest.Guest() != "" {
+			res.Ops, res.Rounds = harness.Pick[int64](0, 120_000, 300_000), harness.Pick(0, 3, 5)
+		}
 	}
 	parent := cgrouptest.New(t)
 	bin := harness.Build(t, "./cmd/workload")
@@ -75,13 +48,13 @@ func TestSurvival(t *testing.T) {
 			}
 			o := harness.Run(t, parent, fmt.Sprintf("%s-%d", w.name, round), limit, harness.Env(),
 				bin, "-tune", w.tune, "-live", res.Live, "-ops", fmt.Sprint(res.Ops))
-			r := Run{Outcome: o, PeakShare: float64(o.PeakBytes) / float64(res.LimitBytes)}
+			r := result.SurvivalRun{Outcome: o, PeakShare: float64(o.PeakBytes) / float64(res.LimitBytes)}
 			switch {
 			case o.OOMKilled():
 			case o.ExitCode != 0 || o.Signal != "":
 				t.Fatalf("%s: workload failed (exit %d, signal %q, oom kills %d):\n%s", w.name, o.ExitCode, o.Signal, o.OOMKills, o.Stderr)
 			default:
-				var wl Workload
+				var wl result.Workload
 				if err := harness.DecodeLast(o.Stdout, &wl); err != nil {
 					t.Fatalf("%s: %v", w.name, err)
 				}
@@ -90,19 +63,15 @@ func TestSurvival(t *testing.T) {
 				}
 				r.Survived, r.Result = true, &wl
 			}
-			t.Logf("%s round %d: survived %v, signal %q, oom kills %d, peak %.0f%% of the limit, result %+v",
-				w.name, round, r.Survived, o.Signal, o.OOMKills, 100*r.PeakShare, r.Result)
-			m := res.Modes[w.name]
-			if m == nil {
-				m = &Mode{}
-				res.Modes[w.name] = m
-			}
+			t.Logf("%s round %d: survived %v, signal %q, oom kills %d, peak %.0f%% of the limit, %.1fs, result %+v",
+				w.name, round, r.Survived, o.Signal, o.OOMKills, 100*r.PeakShare, o.Seconds, r.Result)
+			m := result.ModeOf(res.Modes, w.name)
 			m.Runs = append(m.Runs, r)
 		}
 	}
 	for name, m := range res.Modes {
-		summarize(m)
-		if full {
+		m.Summarize()
+		if harness.CurrentSize() != harness.Quick {
 			continue
 		}
 		// Quick form: the outcomes are fixed by the GC's pacing (GOGC=100
@@ -117,41 +86,13 @@ func TestSurvival(t *testing.T) {
 				t.Errorf("%s: want survived, got %+v", name, m.Runs[0].Outcome)
 			}
 		}
-		if name == "tune" || name == "automemlimit" {
-			if got, want := m.Runs[0].Result, int64(0.9*float64(res.LimitBytes)); got != nil && got.GOMEMLIMIT != want {
-				t.Errorf("%s: GOMEMLIMIT %d, want 90%% of the limit, %d", name, got.GOMEMLIMIT, want)
+	}
+	for _, name := range []string{"tune", "automemlimit"} {
+		for _, r := range res.Modes[name].Runs {
+			if want := int64(0.9 * float64(res.LimitBytes)); r.Result != nil && r.Result.GOMEMLIMIT != want {
+				t.Errorf("%s: GOMEMLIMIT %d, want 90%% of the limit, %d", name, r.Result.GOMEMLIMIT, want)
 			}
 		}
 	}
-	if full {
-		harness.WriteResult(t, "survival.json", res)
-	}
-}
-
-func summarize(m *Mode) {
-	var ops, opsCPU, gc []float64
-	for _, r := range m.Runs {
-		if r.Survived {
-			m.Survived++
-			ops = append(ops, r.Result.OpsPerSec)
-			opsCPU = append(opsCPU, r.Result.OpsPerCPUSec)
-			gc = append(gc, r.Result.GCCPUFraction)
-		}
-		if r.OOMKilled() {
-			m.OOMKilled++
-		}
-		m.PeakShare = math.Max(m.PeakShare, r.PeakShare)
-	}
-	m.OpsPerSec, m.OpsPerCPUSec, m.GCCPUFraction = median(ops), median(opsCPU), median(gc)
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	harness.Finish(t, result.SurvivalFile, &res)
 }

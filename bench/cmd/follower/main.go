@@ -4,9 +4,10 @@
 //
 //	follower [-tune] [-poll 1ms] [-ticker 1s]
 //
-// It prints one JSON line (Line) when it is ready and, when -poll is
-// positive, one more each time it sees GOMEMLIMIT change, checking every
-// poll interval. It exits when its standard input reaches end of file.
+// It prints one JSON line (Line) when it is ready, with GOMEMLIMIT before
+// and after tune.Init, and, when -poll is positive, one more each time it
+// sees GOMEMLIMIT change, checking every poll interval. It exits when its
+// standard input reaches end of file.
 package main
 
 import (
@@ -20,14 +21,13 @@ import (
 	"time"
 
 	"github.com/runtimehooks/tune"
+	"github.com/runtimehooks/tune/bench/internal/result"
 )
 
 // Line is one line of output: when (Unix nanoseconds, wall clock) the
-// follower saw GOMEMLIMIT at this value.
-type Line struct {
-	T          int64 `json:"t"`
-	GOMEMLIMIT int64 `json:"gomemlimit"`
-}
+// follower saw GOMEMLIMIT at this value; the first also says what it was
+// before tune.Init.
+type Line = result.FollowerLine
 
 func main() {
 	useTune := flag.Bool("tune", false, "run tune.Init with its defaults")
@@ -40,6 +40,7 @@ func main() {
 			}
 		}()
 	}
+	before := debug.SetMemoryLimit(-1)
 	if *useTune {
 		if _, err := tune.Init(tune.Options{Logger: slog.New(slog.DiscardHandler)}); err != nil {
 			fmt.Fprintln(os.Stderr, "follower: tune.Init:", err)
@@ -47,7 +48,7 @@ func main() {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	last := debug.SetMemoryLimit(-1)
-	enc.Encode(Line{T: time.Now().UnixNano(), GOMEMLIMIT: last})
+	enc.Encode(Line{T: time.Now().UnixNano(), GOMEMLIMIT: last, Before: before})
 	done := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, os.Stdin)

@@ -130,21 +130,7 @@ func run(live, ops int64, payload int) Result {
 	before := readCPU()
 	cpu0 := processCPU()
 	start := time.Now()
-	var sink [64]uint64
-	for w := range workers {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 2))
-			lo := int64(w) * per
-			var sum uint64
-			for range ops / int64(workers) {
-				// Serve one entry (read all of it), then replace another.
-				sum += checksum(cache[lo+r.Int64N(per)])
-				cache[lo+r.Int64N(per)] = newEntry(r, payload)
-			}
-			sink[w%len(sink)] = sum
-		})
-	}
-	wg.Wait()
+	serve(cache, per, workers, ops, payload, 2)
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
 	after := readCPU()
@@ -168,6 +154,27 @@ func run(live, ops int64, payload int) Result {
 		res.GCCPUFraction = (after.gc - before.gc) / total
 	}
 	return res
+}
+
+// serve runs ops operations over the cache, split between the workers,
+// each on its own part of it (per entries): serve one entry (read all of
+// it), then replace another. seed picks the random streams.
+func serve(cache []*entry, per int64, workers int, ops int64, payload int, seed uint64) {
+	var sink [64]uint64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), seed))
+			lo := int64(w) * per
+			var sum uint64
+			for range ops / int64(workers) {
+				sum += checksum(cache[lo+r.Int64N(per)])
+				cache[lo+r.Int64N(per)] = newEntry(r, payload)
+			}
+			sink[w%len(sink)] = sum
+		})
+	}
+	wg.Wait()
 }
 
 // processCPU is the CPU time the process has used (user and system, all

@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -38,6 +37,14 @@ type suite struct {
 	pkg   string   // the package, from the module's root
 	tests []string // top-level tests run in every guest
 	v2    []string // top-level tests run in the v2 guest only
+}
+
+// testsIn returns the top-level tests s runs in guest.
+func (s suite) testsIn(guest string) []string {
+	if guest == "v2" {
+		return append(s.tests[:len(s.tests):len(s.tests)], s.v2...)
+	}
+	return s.tests
 }
 
 // suites are the tests the guests run. A test listed here must pass in
@@ -174,23 +181,13 @@ func stage(ctx context.Context, o options, busybox, work string) (string, error)
 	if err := os.RemoveAll(tree); err != nil {
 		return "", err
 	}
-	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	gobuild := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	const ldflags = "-ldflags=-s -w" // no symbol table: smaller, tracebacks still work
-	if err := gobuild(append([]string{"build", ldflags, "-o", filepath.Join(tree, guestPrebuilt) + "/"}, programs...)...); err != nil {
+	if err := vm.BuildPrograms(ctx, ".", filepath.Join(tree, guestPrebuilt), programs...); err != nil {
 		return "", err
 	}
 	steps := map[string][]vm.Step{}
 	for _, s := range suites {
 		bin := "/tests/" + s.step + ".test"
-		if err := gobuild("test", "-c", ldflags, "-o", filepath.Join(tree, bin), s.pkg); err != nil {
+		if err := vm.BuildTest(ctx, ".", filepath.Join(tree, bin), s.pkg); err != nil {
 			return "", err
 		}
 		dir := filepath.Join("/src", s.pkg)
@@ -198,34 +195,17 @@ func stage(ctx context.Context, o options, busybox, work string) (string, error)
 			return "", err
 		}
 		for _, g := range o.guests {
-			tests := s.tests
-			if g == "v2" {
-				tests = append(tests[:len(tests):len(tests)], s.v2...)
-			}
-			steps[g] = append(steps[g], vm.Step{
-				Name: s.step, Dir: dir,
-				Env: []string{"GOTUNE_TEST_REQUIRE_CGROUPS=1", cgrouptest.PrebuiltEnv + "=" + guestPrebuilt},
-				Args: []string{bin, "-test.v", "-test.count=1", "-test.timeout=" + o.testTimeout.String(),
-					"-test.run=^(" + strings.Join(tests, "|") + ")$"},
-			})
+			tests := s.testsIn(g)
+			env := []string{"GOTUNE_TEST_REQUIRE_CGROUPS=1", cgrouptest.PrebuiltEnv + "=" + guestPrebuilt}
+			steps[g] = append(steps[g], vm.TestStep(s.step, dir, bin, env, o.testTimeout, tests))
 		}
 	}
 	// TestSnapshotOfRealGroup runs the README's recipe.
 	if err := vm.CopyFile("README.md", filepath.Join(tree, "src/README.md"), 0o644); err != nil {
 		return "", err
 	}
-	if err := vm.CopyFile(busybox, filepath.Join(tree, "bin/busybox"), 0o755); err != nil {
-		return "", err
-	}
-	init, err := vm.Init(steps)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(tree, "init"), init, 0o755); err != nil {
-		return "", err
-	}
 	initrd := filepath.Join(work, "initramfs.cpio")
-	return initrd, vm.Initramfs(ctx, busybox, tree, initrd)
+	return initrd, vm.Pack(ctx, busybox, tree, steps, initrd)
 }
 
 // boot runs one guest and checks what it reported; it returns whether all
@@ -243,33 +223,13 @@ func boot(ctx context.Context, o options, guest, kernel, initrd, work string) (b
 		Cmdline: []string{vm.GuestEnv + "=" + guest}, Timeout: o.timeout}
 	b, bootErr := m.Run(ctx, log)
 	var names []string
+	var want [][]string
 	for _, s := range suites {
 		names = append(names, s.step)
+		want = append(want, s.testsIn(guest))
 	}
 	r, parseErr := vm.Parse(b.Console, names)
-	var errs []error
-	for i, s := range suites {
-		if i >= len(r.Results) {
-			break
-		}
-		res := r.Results[i]
-		want := s.tests
-		if guest == "v2" {
-			want = append(want[:len(want):len(want)], s.v2...)
-		}
-		switch {
-		case !res.Ended:
-			fmt.Printf("  %s: FAIL, no result (begun at %.1fs)\n", res.Step, res.Start)
-		default:
-			fmt.Printf("  %s: %s, exit status %d, %.1fs\n", res.Step, map[bool]string{true: "pass", false: "FAIL"}[res.Pass], res.Code, res.End-res.Start)
-		}
-		for _, t := range res.Tests {
-			fmt.Printf("    %s%-4s %s (%.2fs)\n", strings.Repeat("  ", t.Depth), t.Status, t.Name, t.Seconds)
-		}
-		errs = append(errs, res.CheckTests(want))
-	}
-	errs = append([]error{bootErr, parseErr}, errs...)
-	err = errors.Join(errs...)
+	err = errors.Join(bootErr, parseErr, r.Report(os.Stdout, want))
 	line := fmt.Sprintf("%s: results after %.1fs", guest, b.ToDone.Seconds())
 	fmt.Printf("  boot to results: %.1fs wall (guest up %.1fs at init, %.1fs at the end); qemu ran %.1fs\n",
 		b.ToDone.Seconds(), r.Booted, r.Done, b.Wall.Seconds())
@@ -277,16 +237,6 @@ func boot(ctx context.Context, o options, guest, kernel, initrd, work string) (b
 		return true, line
 	}
 	fmt.Printf("FAIL: guest %s:\n%v\n", guest, err)
-	kept := logPath
-	if o.keep == "" { // the work directory goes: keep the console elsewhere
-		if f, cerr := os.CreateTemp("", "tune-vm-console-"+guest+"-*.log"); cerr == nil {
-			f.Write(b.Console)
-			f.Close()
-			kept = f.Name()
-		}
-	}
-	fmt.Printf("--- the last 150 lines of the console (all of it: %s)\n", kept)
-	fmt.Println(vm.Tail(b.Console, 150))
-	fmt.Println("--- end of console")
+	vm.ShowConsole(os.Stdout, b.Console, logPath, o.keep != "", guest)
 	return false, line + " (FAIL)"
 }
