@@ -143,7 +143,7 @@ func (o *owner) openStats(layout *cgroup.Layout, now time.Time) {
 	if o.sr != nil {
 		o.sr.Close()
 	}
-	o.sr = layout.OpenStats()
+	o.sr = layout.OpenStatsWith(o.rd)
 	o.kcur = cgroup.Stats{}
 	if err := o.sr.Read(&o.kcur); err != nil && o.once(err.Error()) {
 		logLater(o.c.logger, slog.LevelWarn, "tune: reading the kernel's view of the group: "+err.Error(), slog.String("error", err.Error()))

@@ -82,8 +82,9 @@ type Reader struct {
 	mem, cpu       []limitFile
 	memErr, cpuErr error // from Open: the part cannot be read at all
 	files          []string
-	reads          int  // how many times Read ran
-	memChanged     bool // in this Read, a visible memory limit differs from the last Read's
+	reads          int    // how many times Read ran
+	memChanged     bool   // in this Read, a visible memory limit differs from the last Read's
+	memLevels      uint64 // bit n: the group n levels up has a memory limit (the last Read)
 
 	// self is root/proc/self/cgroup, kept open, and selfWas its content at
 	// discovery: on every movedEvery-th Read a difference marks the limits
@@ -273,6 +274,12 @@ func openWays(fs *fsys, ways []Dir, names []string) ([]handle, Dir, []string, er
 	return nil, Dir{}, nil, firstErr
 }
 
+// MemoryLimited reports, as of the last Read, whether the group level
+// levels up has a memory limit of its own (0: the process's group).
+func (r *Reader) MemoryLimited(level int) bool {
+	return level >= 0 && level < 64 && r.memLevels&(1<<level) != 0
+}
+
 // Files lists the files the reader has open, in the order they are read.
 func (r *Reader) Files() []string { return r.files }
 
@@ -332,32 +339,36 @@ func (r *Reader) Read() Limits {
 	r.memChanged = false
 	l.Stale = r.moved()
 	var stale bool
-	l.Memory, stale = readPart(r, r.mem, r.memErr, "a limit of 0 is not applied", (*Reader).readMem)
+	l.Memory, r.memLevels, stale = readPart(r, r.mem, r.memErr, "a limit of 0 is not applied", (*Reader).readMem)
 	l.Stale = l.Stale || stale
-	l.CPU, stale = readPart(r, r.cpu, r.cpuErr, "a quota of 0 is not applied", (*Reader).readCPU)
+	l.CPU, _, stale = readPart(r, r.cpu, r.cpuErr, "a quota of 0 is not applied", (*Reader).readCPU)
 	l.Stale = l.Stale || stale
 	return l
 }
 
 // readPart reads one kind of limit from its files, nearest group first,
-// and keeps the tightest. stale reports a file that could not be read any
+// and keeps the tightest. levels has bit n set when the group n levels up
+// has a limit of its own; stale reports a file that could not be read any
 // more.
 func readPart[T int64 | float64](r *Reader, files []limitFile, openErr error, zero string,
-	read func(*Reader, *limitFile) (T, bool, error)) (p Limit[T], stale bool) {
+	read func(*Reader, *limitFile) (T, bool, error)) (p Limit[T], levels uint64, stale bool) {
 	if openErr != nil {
-		return Limit[T]{Err: openErr}, false
+		return Limit[T]{Err: openErr}, 0, false
 	}
 	for i := range files {
 		lf := &files[i]
 		v, ok, err := read(r, lf)
 		if err != nil {
-			return Limit[T]{Err: err}, isIOErr(err)
+			return Limit[T]{Err: err}, 0, isIOErr(err)
 		}
 		if !ok {
 			continue
 		}
 		if v == 0 {
-			return Limit[T]{Err: fmt.Errorf("%s: %s", lf.src, zero)}, false
+			return Limit[T]{Err: fmt.Errorf("%s: %s", lf.src, zero)}, 0, false
+		}
+		if lf.level >= 0 && lf.level < 64 {
+			levels |= 1 << lf.level
 		}
 		if lf.level == 0 {
 			p.Own = v
@@ -369,7 +380,7 @@ func readPart[T int64 | float64](r *Reader, files []limitFile, openErr error, ze
 			p.Value, p.Src, p.Mount, p.Level = v, lf.src, lf.mount, lf.level
 		}
 	}
-	return p, false
+	return p, levels, false
 }
 
 // ioError marks a failure to read a file that was open, as opposed to a

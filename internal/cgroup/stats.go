@@ -154,7 +154,12 @@ var psiNames = [3]string{"memory.pressure", "cpu.pressure", "io.pressure"}
 // OpenStats opens the files of the kernel's view of the memory group. A
 // file that does not exist makes its part unavailable, with the reason
 // in Stats; nothing here is an error.
-func (l *Layout) OpenStats() *StatsReader {
+func (l *Layout) OpenStats() *StatsReader { return l.OpenStatsWith(nil) }
+
+// OpenStatsWith is OpenStats taking which ancestors have a memory limit
+// from rd's last Read (a Reader of the same layout), rather than opening
+// their limit files once more; rd nil is OpenStats.
+func (l *Layout) OpenStatsWith(rd *Reader) *StatsReader {
 	r := &StatsReader{}
 	h := l.Memory
 	why := ""
@@ -201,7 +206,7 @@ func (l *Layout) OpenStats() *StatsReader {
 		if len(r.groups) == MaxEventGroups {
 			break
 		}
-		if level > 0 && !r.limited(dir, h.Version) {
+		if level > 0 && (rd != nil && !rd.MemoryLimited(level) || rd == nil && !r.limited(dir, h.Version)) {
 			continue
 		}
 		g := eventFiles{level: level}

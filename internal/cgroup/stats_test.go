@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -200,6 +201,21 @@ func TestStatsEverySnapshot(t *testing.T) {
 				if a.OK == (a.Reason != "") {
 					t.Errorf("%s: %+v", part, a)
 				}
+			}
+
+			// Told by a limit Reader which ancestors have a memory limit,
+			// the same files are opened as by looking.
+			l, err := Discover(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd := l.Open()
+			defer rd.Close()
+			rd.Read()
+			with := l.OpenStatsWith(rd)
+			defer with.Close()
+			if a, b := sr.Files(), with.Files(); !slices.Equal(a, b) {
+				t.Errorf("OpenStats opened %q, OpenStatsWith %q", a, b)
 			}
 		})
 	}
