@@ -127,10 +127,10 @@ var errLocked = errors.New("locked by another process")
 // output, if any, stays in place; the error names the path and says the
 // program goes on without (or with its earlier) crash file.
 //
-// oom holds the OOM kill counts of the process's memory group and its
+// oom gives the OOM kill counts of the process's memory group and its
 // limited ancestors (oomCounts), for the header: the next start compares
-// them.
-func initCrash(crashFile string, oom []groupCount) ([]logLine, error) {
+// them. It is called only when a new crash file is made.
+func initCrash(crashFile string, oom func() []groupCount) ([]logLine, error) {
 	crash.mu.Lock()
 	defer crash.mu.Unlock()
 
@@ -151,7 +151,7 @@ func initCrash(crashFile string, oom []groupCount) ([]logLine, error) {
 	if isDefault {
 		owner = exe
 	}
-	hdr := headerInfo{exe: exe, pid: os.Getpid(), start: time.Now(), oom: oom}
+	hdr := headerInfo{exe: exe, pid: os.Getpid(), start: time.Now(), oom: oom()}
 	o, err := openCrash(want, owner, hdr)
 	if err != nil {
 		return nil, fmt.Errorf("crash file %s: %w", want, err)

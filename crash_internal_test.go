@@ -61,8 +61,8 @@ func FuzzCrashMessage(f *testing.F) {
 // crash output goes to, the default one by default (the executable's
 // name and a hash of its path), and "" once it is off.
 func TestCrashFileInUse(t *testing.T) {
-	t.Cleanup(func() { initCrash("off", nil) })
-	if _, err := initCrash("", nil); err != nil {
+	t.Cleanup(func() { initCrash("off", noCounts) })
+	if _, err := initCrash("", noCounts); err != nil {
 		t.Fatal(err)
 	}
 	exe, _ := os.Executable()
@@ -83,10 +83,10 @@ func TestCrashFileInUse(t *testing.T) {
 // TestInitCrashLines: initCrash logs nothing itself; it returns the Error
 // line about the previous crash for its caller to write.
 func TestInitCrashLines(t *testing.T) {
-	t.Cleanup(func() { initCrash("off", nil) })
+	t.Cleanup(func() { initCrash("off", noCounts) })
 	file := filepath.Join(t.TempDir(), "app.crash")
 	os.WriteFile(file, []byte(headerPrefix+" pid=1 exe=\"/bin/x\"\npanic: boom\n"), 0o600)
-	lines, err := initCrash(file, nil)
+	lines, err := initCrash(file, noCounts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,3 +242,6 @@ func noFile(t *testing.T, path string) {
 		t.Errorf("%s exists (err %v), want no such file", path, err)
 	}
 }
+
+// noCounts is initCrash's oom for tests that have no group to count.
+func noCounts() []groupCount { return nil }

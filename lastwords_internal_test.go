@@ -27,7 +27,7 @@ import (
 func wireCrash(t *testing.T, dir string) string {
 	t.Helper()
 	file := filepath.Join(dir, "app.crash")
-	if _, err := initCrash(file, nil); err != nil {
+	if _, err := initCrash(file, noCounts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(endCrash)
@@ -543,7 +543,7 @@ func TestMarkPressure(t *testing.T) {
 			if err := os.WriteFile(file, []byte(after), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			lines, err := initCrash(file, nil)
+			lines, err := initCrash(file, noCounts)
 			if err != nil {
 				t.Fatal(err)
 			}

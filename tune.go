@@ -135,11 +135,12 @@ func replace(c config, errs []error) (*owner, []logLine) {
 		prev = old.snap.Load().prev
 	}
 	o := build(c, true, runtime.GOOS == "linux", prev, errs)
-	var oom []groupCount
-	if o.sr != nil {
-		oom = oomCounts(o.sr, &o.kcur)
-	}
-	lines, crashErr := initCrash(c.crashFile, oom)
+	lines, crashErr := initCrash(c.crashFile, func() []groupCount {
+		if o.sr == nil {
+			return nil
+		}
+		return oomCounts(o.sr, &o.kcur)
+	})
 	rep := o.report()
 	if crashErr != nil {
 		rep.setErrors(append(rep.errs, crashErr)...)
