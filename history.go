@@ -240,7 +240,7 @@ var history struct {
 	ring   atomic.Pointer[ring]
 	events eventLog
 
-	mu      sync.Mutex // recordHistory's, so that an old and a new loop do not write at once
+	mu      sync.Mutex // writers only (one loop at a time, since Init waits for the old one to exit); readers never take it
 	heap    [1]metrics.Sample
 	last    Sample
 	hasLast bool
