@@ -116,13 +116,17 @@ func (o *owner) lastWords(in lastWordsInput) {
 	if base == "" && !due {
 		return
 	}
-	stats, oom := readKernel()
+	// The loop's own reading of the kernel's view, taken this tick; a
+	// discovery of its own only where the loop has none.
+	var oom []groupCount
+	if in.Stats != nil && o.sr != nil {
+		oom = oomCounts(o.sr, in.Stats)
+	} else {
+		in.Stats, oom = readKernel()
+	}
 	markPressure(true, oom)
 	if !due {
 		return
-	}
-	if in.Stats == nil {
-		in.Stats = stats // until the loop reads the kernel's view itself
 	}
 	writeLastWords(now, in, o.c)
 }
