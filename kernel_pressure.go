@@ -134,16 +134,16 @@ func stalled(prev, cur *cgroup.Stats, interval time.Duration, share float64) boo
 // combinePressure joins the level of the runtime's rules (pressureLevel)
 // with the kernel's (kernelPressure): the higher wins and names its
 // signal; on a tie the runtime is named. One rule needs both: Go's memory
-// in use at or past GOMEMLIMIT (inUse ≥ 1: the runtime cannot hold its
-// soft limit) while the kernel reclaims at the group's hard limit
-// (memory.events max, v1 failcnt, rising) is Critical: the OOM kill is a
-// few allocations away. (Seen in the VM lane's 4-CPU v1 guest: the heap at
-// 109% of GOMEMLIMIT with the GC at 16% of four CPUs, failcnt rising, and
-// the OOM killer a second later; the runtime's rules alone said High.) A
-// group whose page cache fills the limit, with Go's heap below
-// GOMEMLIMIT, stays High.
+// in use at 90% of GOMEMLIMIT or more (pressureInUse: the heap cannot
+// grow) while the kernel reclaims at the group's hard limit (memory.events
+// max, v1 failcnt, rising) is Critical: the OOM kill is a few allocations
+// away. (Seen in the VM lane's 4-CPU v1 guest: the heap at 109% of
+// GOMEMLIMIT with the GC at 16% of four CPUs, failcnt rising, and the OOM
+// killer a second later; and on the 2-CPU host, killed at 97% with the GC
+// at 31%: the runtime's rules alone said High.) A group whose page cache
+// fills the limit, with Go's memory well below GOMEMLIMIT, stays High.
 func combinePressure(rt, kernel PressureLevel, signal PressureSignal, inUse float64) (PressureLevel, PressureSignal) {
-	if kernel == PressureHigh && inUse >= 1 && (signal == SignalMemoryEventsMax || signal == SignalMemoryFailcnt) {
+	if kernel == PressureHigh && inUse >= pressureInUse && (signal == SignalMemoryEventsMax || signal == SignalMemoryFailcnt) {
 		kernel = PressureCritical
 	}
 	switch {

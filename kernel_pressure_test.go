@@ -117,9 +117,11 @@ func TestCombinePressure(t *testing.T) {
 		{PressureHigh, PressureHigh, SignalPSIMemoryFull, 0.5, PressureHigh, SignalRuntime},
 		{PressureHigh, PressureCritical, SignalOOMKill, 0.5, PressureCritical, SignalOOMKill},
 		{PressureCritical, PressureHigh, SignalPSIMemoryFull, 0.5, PressureCritical, SignalRuntime},
-		// At the hard limit with Go past its soft one: Critical.
+		// At the hard limit with Go's heap at its soft one: Critical.
 		{PressureHigh, PressureHigh, SignalMemoryFailcnt, 1.09, PressureCritical, SignalMemoryFailcnt},
 		{PressureNone, PressureHigh, SignalMemoryEventsMax, 1.0, PressureCritical, SignalMemoryEventsMax},
+		{PressureHigh, PressureHigh, SignalMemoryFailcnt, 0.97, PressureCritical, SignalMemoryFailcnt},
+		{PressureNone, PressureHigh, SignalMemoryFailcnt, 0.89, PressureHigh, SignalMemoryFailcnt},
 		// The page cache at the limit, Go below GOMEMLIMIT: High.
 		{PressureNone, PressureHigh, SignalMemoryFailcnt, 0.6, PressureHigh, SignalMemoryFailcnt},
 		// memory.high throttling is not the hard limit: High.
