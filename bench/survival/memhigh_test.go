@@ -14,7 +14,7 @@ import (
 // (200 MiB: where the kernel throttles the group into reclaim) is below its
 // memory.max (400 MiB: where it kills), three ways: nothing setting
 // GOMEMLIMIT, automemlimit (which reads memory.max) and tune (which counts
-// memory.high as a limit), round by round. A live heap of 120 MiB doubles
+// memory.high as a limit), round by round, the order rotated each round. A live heap of 120 MiB doubles
 // past memory.high under GOGC=100; GOMEMLIMIT at 90% of memory.max does
 // not stop that; at 90% of memory.high it does. Per run: throughput per
 // wall second (the throttling is a sleep, which CPU time does not see),
@@ -30,7 +30,8 @@ func TestMemoryHigh(t *testing.T) {
 	parent := cgrouptest.New(t)
 	bin := harness.Build(t, "./cmd/workload")
 	for round := range res.Rounds {
-		for _, mode := range result.MemoryHighModes {
+		for _, i := range harness.Rotated(round, len(result.MemoryHighModes)) {
+			mode := result.MemoryHighModes[i]
 			g := parent.Child(t, fmt.Sprintf("high-%s-%d", mode, round))
 			g.SetMemoryHigh(t, res.HighBytes)
 			g.SetMemory(t, res.MaxBytes)

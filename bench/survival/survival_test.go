@@ -26,22 +26,26 @@ var ways = []struct {
 // heap, a short run: no tuning must be OOM-killed, tune and automemlimit
 // must survive and report, and so must the unlimited run. Full form
 // (GOTUNE_BENCH_OUT set, from bench/run): a 256 MiB limit, a 150 MiB live
-// heap, five rounds, results written to survival.json; bench/run checks
+// heap, five rounds (eight in the guest, four in CI), the order of the ways
+// rotated each round (harness.Rotated), results written to survival.json; bench/run checks
 // the targets. Under the guest's software emulation the runs are shorter,
-// and shorter still, three rounds, in CI.
+// and shorter still in CI.
 func TestSurvival(t *testing.T) {
 	res := result.Survival{LimitBytes: 128 << 20, Live: "72MiB", Ops: 80_000, Rounds: 1, Modes: map[string]*result.SurvivalMode{}}
 	if harness.CurrentSize() != harness.Quick {
 		res.LimitBytes, res.Live = 256<<20, "150MiB"
 		res.Ops, res.Rounds = 1_000_000, 5
 		if cgrouptest.Guest() != "" {
-			res.Ops, res.Rounds = harness.Pick[int64](0, 120_000, 300_000), harness.Pick(0, 3, 5)
+			// Four rounds in CI: with the order rotated, each way runs once
+			// in each of the four slots.
+			res.Ops, res.Rounds = harness.Pick[int64](0, 120_000, 300_000), harness.Pick(0, 4, 8)
 		}
 	}
 	parent := cgrouptest.New(t)
 	bin := harness.Build(t, "./cmd/workload")
 	for round := range res.Rounds {
-		for _, w := range ways {
+		for _, i := range harness.Rotated(round, len(ways)) {
+			w := ways[i]
 			limit := res.LimitBytes
 			if !w.limited {
 				limit = -1

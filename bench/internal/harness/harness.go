@@ -69,6 +69,19 @@ func Pick[T any](quick, ci, full T) T {
 	return quick
 }
 
+// Rotated returns the n modes' indices in the order round should run
+// them: round r starts with mode r mod n and goes on in turn, so that over
+// n rounds each mode runs once in every slot (a Latin square). A fixed
+// order gives the same mode the same slot every round, and in the VM
+// lane's guest the slot after an OOM-killed run is the slowest.
+func Rotated(round, n int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = (round + i) % n
+	}
+	return order
+}
+
 // WriteResult stores v as JSON in OutDir()/name for the table, or, when
 // OutDir is "-", prints it as one result line (result.LinePrefix, the
 // name, the JSON) on standard output.
