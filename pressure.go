@@ -361,7 +361,7 @@ func Pressure() PressureEvent {
 	}
 	ev := o.press.load()
 	if !ev.Time.IsZero() {
-		ev.Stale = o.state.Load() != loopRunning || time.Since(ev.Time) > 3*o.c.refresh
+		ev.Stale = o.state.Load() != loopRunning || time.Since(ev.Time) > staleAfter(o.c.refresh)
 	}
 	return ev
 }
