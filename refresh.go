@@ -7,8 +7,8 @@ package tune
 
 import (
 	"fmt"
-	"math"
 	"log/slog"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"time"
