@@ -97,9 +97,11 @@ type kernelSignal struct {
 	// read returns the part of s as words and whether the part was read
 	// this time.
 	read func(s *cgroup.Stats) (kwords, bool)
-	// show puts the words into k; ok is read's answer, inUse the Go memory
-	// in use. It must set every number of k that it owns, also when !ok.
-	show func(k *KernelReport, w kwords, ok bool, inUse uint64)
+	// show returns k with the words put in; ok is read's answer, inUse the
+	// Go memory in use. It must set every number of k that it owns, also
+	// when !ok. k goes by value: a pointer through a func value escapes,
+	// and Current must not allocate for it.
+	show func(k KernelReport, w kwords, ok bool, inUse uint64) KernelReport
 	// note sets the part's availability note in k from s (nil: none).
 	note func(k *KernelReport, s *cgroup.Stats)
 	// export lists the series the part is exported as when it was read.
@@ -143,7 +145,7 @@ var kernelSignals = [...]kernelSignal{
 	{
 		name: "memory_usage", words: 1,
 		read: func(s *cgroup.Stats) (kwords, bool) { return kwords{s.Usage.Value}, s.Usage.OK },
-		show: func(k *KernelReport, w kwords, ok bool, inUse uint64) {
+		show: func(k KernelReport, w kwords, ok bool, inUse uint64) KernelReport {
 			k.MemoryUsage, k.NotGo = 0, 0
 			if ok {
 				k.MemoryUsage = int64(min(w[0], math.MaxInt64))
@@ -151,6 +153,7 @@ var kernelSignals = [...]kernelSignal{
 					k.NotGo = int64(min(w[0]-inUse, math.MaxInt64))
 				}
 			}
+			return k
 		},
 		note:   func(k *KernelReport, s *cgroup.Stats) { k.UsageNote = availNote(s.Usage.Avail) },
 		export: []kernelSeries{{metricMemoryUsage, nil, func(w kwords) float64 { return float64(w[0]) }}},
@@ -158,16 +161,17 @@ var kernelSignals = [...]kernelSignal{
 	{
 		name: "memory_peak", words: 1,
 		read: func(s *cgroup.Stats) (kwords, bool) { return kwords{s.Peak.Value}, s.Peak.OK },
-		show: func(k *KernelReport, w kwords, ok bool, _ uint64) {
+		show: func(k KernelReport, w kwords, ok bool, _ uint64) KernelReport {
 			k.MemoryPeak = 0
 			if ok {
 				k.MemoryPeak = int64(min(w[0], math.MaxInt64))
 			}
+			return k
 		},
 	},
-	psiSignal("memory", func(s *cgroup.Stats) *cgroup.Pressure { return &s.Memory }, func(k *KernelReport) *PSIReport { return &k.Memory }),
-	psiSignal("cpu", func(s *cgroup.Stats) *cgroup.Pressure { return &s.CPU }, func(k *KernelReport) *PSIReport { return &k.CPU }),
-	psiSignal("io", func(s *cgroup.Stats) *cgroup.Pressure { return &s.IO }, func(k *KernelReport) *PSIReport { return &k.IO }),
+	psiSignal("memory", func(s *cgroup.Stats) *cgroup.Pressure { return &s.Memory }),
+	psiSignal("cpu", func(s *cgroup.Stats) *cgroup.Pressure { return &s.CPU }),
+	psiSignal("io", func(s *cgroup.Stats) *cgroup.Pressure { return &s.IO }),
 	{
 		// The process's own group's counts; v1's failcnt stands for max.
 		name: "memory_events", words: 4,
@@ -179,9 +183,10 @@ var kernelSignals = [...]kernelSignal{
 			}
 			return w, ok
 		},
-		show: func(k *KernelReport, w kwords, ok bool, _ uint64) {
+		show: func(k KernelReport, w kwords, ok bool, _ uint64) KernelReport {
 			k.Events.Available = ok
 			k.Events.High, k.Events.Max, k.Events.OOM, k.Events.OOMKill = w[0], w[1], w[2], w[3]
+			return k
 		},
 		note: func(k *KernelReport, s *cgroup.Stats) {
 			k.Events.Available, k.Events.Note = s.Events.OK, availNote(s.Events)
@@ -195,26 +200,39 @@ var kernelSignals = [...]kernelSignal{
 	},
 }
 
+// psiOf is k's report of the pressure file of resource (a direct call, so
+// k does not escape).
+func psiOf(k *KernelReport, resource string) *PSIReport {
+	switch resource {
+	case "cpu":
+		return &k.CPU
+	case "io":
+		return &k.IO
+	}
+	return &k.Memory
+}
+
 // psiSignal is the entry of one pressure file: avg10 of some and full,
 // then their totals (microseconds).
-func psiSignal(resource string, part func(*cgroup.Stats) *cgroup.Pressure, report func(*KernelReport) *PSIReport) kernelSignal {
+func psiSignal(resource string, part func(*cgroup.Stats) *cgroup.Pressure) kernelSignal {
 	return kernelSignal{
 		name: "psi_" + resource, words: 4,
 		read: func(s *cgroup.Stats) (kwords, bool) {
 			p := part(s)
 			return kwords{math.Float64bits(p.Some.Avg10), math.Float64bits(p.Full.Avg10), p.Some.Total, p.Full.Total}, p.OK
 		},
-		show: func(k *KernelReport, w kwords, ok bool, _ uint64) {
-			p := report(k)
+		show: func(k KernelReport, w kwords, ok bool, _ uint64) KernelReport {
+			p := psiOf(&k, resource)
 			p.Available = ok
 			p.SomeAvg10, p.FullAvg10, p.SomeTotal, p.FullTotal = 0, 0, 0, 0
 			if ok {
 				p.SomeAvg10, p.FullAvg10 = math.Float64frombits(w[0]), math.Float64frombits(w[1])
 				p.SomeTotal, p.FullTotal = usDuration(w[2]), usDuration(w[3])
 			}
+			return k
 		},
 		note: func(k *KernelReport, s *cgroup.Stats) {
-			p := report(k)
+			p := psiOf(k, resource)
 			p.Available, p.Note = part(s).OK, availNote(part(s).Avail)
 		},
 		export: []kernelSeries{
@@ -326,7 +344,7 @@ func (c *seqCell) kernelNumbers(k *KernelReport, inUse uint64) bool {
 	}
 	for i, sig := range kernelSignals {
 		words, ok := kernelWordsOf(&w, i)
-		sig.show(k, words, ok, inUse)
+		*k = sig.show(*k, words, ok, inUse)
 	}
 	return true
 }
