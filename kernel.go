@@ -9,6 +9,7 @@ package tune
 import (
 	"math"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -67,59 +68,222 @@ type MemoryEventsReport struct {
 // the reader found them when it opened the files.
 func kernelNotes(s *cgroup.Stats) KernelReport {
 	var k KernelReport
-	note := func(a cgroup.Avail) string {
-		if a.OK {
-			return ""
+	for _, sig := range kernelSignals {
+		if sig.note != nil {
+			sig.note(&k, s)
 		}
-		return a.Reason
 	}
-	k.UsageNote = note(s.Usage.Avail)
-	k.Memory.Available, k.Memory.Note = s.Memory.OK, note(s.Memory.Avail)
-	k.CPU.Available, k.CPU.Note = s.CPU.OK, note(s.CPU.Avail)
-	k.IO.Available, k.IO.Note = s.IO.OK, note(s.IO.Avail)
-	k.Events.Available, k.Events.Note = s.Events.OK, note(s.Events)
 	return k
 }
 
-// The words of the kernel cell, in this order. Floats are stored as their
-// bits.
-const (
-	kFlags = iota // which parts were read: kHasUsage...
-	kUsage
-	kPeak
-	kMemSome10
-	kMemFull10
-	kMemSomeTotal
-	kMemFullTotal
-	kCPUSome10
-	kCPUFull10
-	kCPUSomeTotal
-	kCPUFullTotal
-	kIOSome10
-	kIOFull10
-	kIOSomeTotal
-	kIOFullTotal
-	kHigh
-	kMax
-	kOOM
-	kOOMKill
-	kWords
+// availNote is the note of a part: "" when it was read.
+func availNote(a cgroup.Avail) string {
+	if a.OK {
+		return ""
+	}
+	return a.Reason
+}
+
+// kernelSignal is one part of the kernel's view of the group, and the one
+// place that says everything about it: how it is read from a reading of
+// internal/cgroup into the kernel cell's words (read), how those words are
+// shown in the KernelReport (show: Current, the status page) and noted when
+// the host lacks the part (note), and which metrics it is exported as.
+// Adding a part is one entry in kernelSignals plus its parser in
+// internal/cgroup; the cell's layout follows from the table.
+type kernelSignal struct {
+	name  string // for tests and messages
+	words int    // how many of kwords' words it uses
+	// read returns the part of s as words and whether the part was read
+	// this time.
+	read func(s *cgroup.Stats) (kwords, bool)
+	// show returns k with the words put in; ok is read's answer, inUse the
+	// Go memory in use. It must set every number of k that it owns, also
+	// when !ok. k goes by value: a pointer through a func value escapes,
+	// and Current must not allocate for it.
+	show func(k KernelReport, w kwords, ok bool, inUse uint64) KernelReport
+	// note sets the part's availability note in k from s (nil: none).
+	note func(k *KernelReport, s *cgroup.Stats)
+	// export lists the series the part is exported as when it was read.
+	export []kernelSeries
+}
+
+// kernelSeries is one exported series of a kernel signal: a metric, the
+// label values and how its value comes from the part's words.
+type kernelSeries struct {
+	metric *kernelMetric
+	labels []string
+	value  func(w kwords) float64
+}
+
+// kwords are one signal's words in the cell (up to four; floats as their
+// bits). Passed by value, so the table's functions make nothing escape.
+type kwords [4]uint64
+
+// kernelMetric is one metric family the kernel's signals are exported as;
+// several signals may share one (the PSI files, by resource).
+type kernelMetric struct {
+	name, help string
+	labels     []string
+	counter    bool
+}
+
+var (
+	metricMemoryUsage = &kernelMetric{name: "gotune_cgroup_memory_usage_bytes",
+		help: "The memory the kernel charges to the process's cgroup (memory.current, v1 memory.usage_in_bytes): Go's memory, page cache, cgo and other processes in the group."}
+	metricPressure = &kernelMetric{name: "gotune_cgroup_pressure_seconds_total",
+		help:   "Time tasks of the process's cgroup stalled waiting for a resource (cgroup v2 pressure stall information: memory.pressure, cpu.pressure, io.pressure); kind some: at least one task, full: all at once. Absent where the kernel does not give it (cgroup v1).",
+		labels: []string{"resource", "kind"}, counter: true}
+	metricMemoryEvents = &kernelMetric{name: "gotune_cgroup_memory_events_total",
+		help:   "What the kernel did at the process's cgroup memory limits (cgroup v2 memory.events: high, max, oom, oom_kill; on v1 max is memory.failcnt and oom_kill memory.oom_control's).",
+		labels: []string{"event"}, counter: true}
 )
 
-const (
-	kHasUsage = 1 << iota
-	kHasPeak
-	kHasMem
-	kHasCPU
-	kHasIO
-	kHasEvents
-)
+// kernelSignals is the table of the kernel's signals, in the order the
+// cell stores them and the collector exports them.
+var kernelSignals = [...]kernelSignal{
+	{
+		name: "memory_usage", words: 1,
+		read: func(s *cgroup.Stats) (kwords, bool) { return kwords{s.Usage.Value}, s.Usage.OK },
+		show: func(k KernelReport, w kwords, ok bool, inUse uint64) KernelReport {
+			k.MemoryUsage, k.NotGo = 0, 0
+			if ok {
+				k.MemoryUsage = int64(min(w[0], math.MaxInt64))
+				if w[0] > inUse && inUse > 0 {
+					k.NotGo = int64(min(w[0]-inUse, math.MaxInt64))
+				}
+			}
+			return k
+		},
+		note:   func(k *KernelReport, s *cgroup.Stats) { k.UsageNote = availNote(s.Usage.Avail) },
+		export: []kernelSeries{{metricMemoryUsage, nil, func(w kwords) float64 { return float64(w[0]) }}},
+	},
+	{
+		name: "memory_peak", words: 1,
+		read: func(s *cgroup.Stats) (kwords, bool) { return kwords{s.Peak.Value}, s.Peak.OK },
+		show: func(k KernelReport, w kwords, ok bool, _ uint64) KernelReport {
+			k.MemoryPeak = 0
+			if ok {
+				k.MemoryPeak = int64(min(w[0], math.MaxInt64))
+			}
+			return k
+		},
+	},
+	psiSignal("memory", func(s *cgroup.Stats) *cgroup.Pressure { return &s.Memory }),
+	psiSignal("cpu", func(s *cgroup.Stats) *cgroup.Pressure { return &s.CPU }),
+	psiSignal("io", func(s *cgroup.Stats) *cgroup.Pressure { return &s.IO }),
+	{
+		// The process's own group's counts; v1's failcnt stands for max.
+		name: "memory_events", words: 4,
+		read: func(s *cgroup.Stats) (kwords, bool) {
+			g, ok := s.EventsAt(0)
+			w := kwords{g.High, g.Max, g.OOM, g.OOMKill}
+			if s.Version == 1 {
+				w[1] = g.Failcnt
+			}
+			return w, ok
+		},
+		show: func(k KernelReport, w kwords, ok bool, _ uint64) KernelReport {
+			k.Events.Available = ok
+			k.Events.High, k.Events.Max, k.Events.OOM, k.Events.OOMKill = w[0], w[1], w[2], w[3]
+			return k
+		},
+		note: func(k *KernelReport, s *cgroup.Stats) {
+			k.Events.Available, k.Events.Note = s.Events.OK, availNote(s.Events)
+		},
+		export: []kernelSeries{
+			{metricMemoryEvents, []string{"high"}, func(w kwords) float64 { return float64(w[0]) }},
+			{metricMemoryEvents, []string{"max"}, func(w kwords) float64 { return float64(w[1]) }},
+			{metricMemoryEvents, []string{"oom"}, func(w kwords) float64 { return float64(w[2]) }},
+			{metricMemoryEvents, []string{"oom_kill"}, func(w kwords) float64 { return float64(w[3]) }},
+		},
+	},
+}
 
-// seqCell publishes up to 24 words from one writer to any number of
-// readers without a lock: a sequence lock whose words are all atomic.
+// psiOf is k's report of the pressure file of resource (a direct call, so
+// k does not escape).
+func psiOf(k *KernelReport, resource string) *PSIReport {
+	switch resource {
+	case "cpu":
+		return &k.CPU
+	case "io":
+		return &k.IO
+	}
+	return &k.Memory
+}
+
+// psiSignal is the entry of one pressure file: avg10 of some and full,
+// then their totals (microseconds).
+func psiSignal(resource string, part func(*cgroup.Stats) *cgroup.Pressure) kernelSignal {
+	return kernelSignal{
+		name: "psi_" + resource, words: 4,
+		read: func(s *cgroup.Stats) (kwords, bool) {
+			p := part(s)
+			return kwords{math.Float64bits(p.Some.Avg10), math.Float64bits(p.Full.Avg10), p.Some.Total, p.Full.Total}, p.OK
+		},
+		show: func(k KernelReport, w kwords, ok bool, _ uint64) KernelReport {
+			p := psiOf(&k, resource)
+			p.Available = ok
+			p.SomeAvg10, p.FullAvg10, p.SomeTotal, p.FullTotal = 0, 0, 0, 0
+			if ok {
+				p.SomeAvg10, p.FullAvg10 = math.Float64frombits(w[0]), math.Float64frombits(w[1])
+				p.SomeTotal, p.FullTotal = usDuration(w[2]), usDuration(w[3])
+			}
+			return k
+		},
+		note: func(k *KernelReport, s *cgroup.Stats) {
+			p := psiOf(k, resource)
+			p.Available, p.Note = part(s).OK, availNote(part(s).Avail)
+		},
+		export: []kernelSeries{
+			{metricPressure, []string{resource, "some"}, func(w kwords) float64 { return float64(w[2]) / 1e6 }},
+			{metricPressure, []string{resource, "full"}, func(w kwords) float64 { return float64(w[3]) / 1e6 }},
+		},
+	}
+}
+
+// kernelAt[i] is where kernelSignals[i]'s words start in the cell; word 0
+// holds a bit per signal that was read. kernelWords is the cell's length.
+var kernelAt, kernelWords = kernelLayout()
+
+func kernelLayout() ([len(kernelSignals)]int, int) {
+	var at [len(kernelSignals)]int
+	n := 1
+	for i, s := range kernelSignals {
+		if s.words < 1 || s.words > len(kwords{}) {
+			panic("tune: kernel signal " + s.name + ": words out of range")
+		}
+		at[i] = n
+		n += s.words
+	}
+	if n > cellWords || len(kernelSignals) > 64 {
+		panic("tune: the kernel signals take more words than a seqCell holds")
+	}
+	return at, n
+}
+
+// kernelMetrics lists the metric families of kernelSignals, once each, in
+// the order they first appear.
+func kernelMetrics() []*kernelMetric {
+	var ms []*kernelMetric
+	for _, s := range kernelSignals {
+		for _, e := range s.export {
+			if !slices.Contains(ms, e.metric) {
+				ms = append(ms, e.metric)
+			}
+		}
+	}
+	return ms
+}
+
+// cellWords is how many words a seqCell holds.
+const cellWords = 24
+
+// seqCell publishes up to cellWords words from one writer to any number
+// of readers without a lock: a sequence lock whose words are all atomic.
 type seqCell struct {
 	seq atomic.Uint64 // odd while a write is in progress
-	w   [24]atomic.Uint64
+	w   [cellWords]atomic.Uint64
 }
 
 func (c *seqCell) store(w []uint64) {
@@ -148,71 +312,40 @@ func (c *seqCell) load(w []uint64) bool {
 
 // storeKernel publishes the numbers of s.
 func (c *seqCell) storeKernel(s *cgroup.Stats) {
-	var w [kWords]uint64
-	var flags uint64
-	if s.Usage.OK {
-		flags |= kHasUsage
-		w[kUsage] = s.Usage.Value
-	}
-	if s.Peak.OK {
-		flags |= kHasPeak
-		w[kPeak] = s.Peak.Value
-	}
-	psi := func(p *cgroup.Pressure, bit uint64, at int) {
-		if !p.OK {
-			return
-		}
-		flags |= bit
-		w[at], w[at+1] = math.Float64bits(p.Some.Avg10), math.Float64bits(p.Full.Avg10)
-		w[at+2], w[at+3] = p.Some.Total, p.Full.Total
-	}
-	psi(&s.Memory, kHasMem, kMemSome10)
-	psi(&s.CPU, kHasCPU, kCPUSome10)
-	psi(&s.IO, kHasIO, kIOSome10)
-	if g, ok := s.EventsAt(0); ok {
-		flags |= kHasEvents
-		w[kHigh], w[kMax], w[kOOM], w[kOOMKill] = g.High, g.Max, g.OOM, g.OOMKill
-		if s.Version == 1 {
-			w[kMax] = g.Failcnt
+	var w [cellWords]uint64
+	for i, sig := range kernelSignals {
+		v, ok := sig.read(s)
+		copy(w[kernelAt[i]:kernelAt[i]+sig.words], v[:])
+		if ok {
+			w[0] |= 1 << i
 		}
 	}
-	w[kFlags] = flags
-	c.store(w[:])
+	c.store(w[:kernelWords])
+}
+
+// loadKernel fills w with the latest published words; false when nothing
+// was published.
+func (c *seqCell) loadKernel(w *[cellWords]uint64) bool { return c.load(w[:kernelWords]) }
+
+// kernelWordsOf returns signal i's words in w and whether it was read.
+func kernelWordsOf(w *[cellWords]uint64, i int) (kwords, bool) {
+	var v kwords
+	copy(v[:], w[kernelAt[i]:kernelAt[i]+kernelSignals[i].words])
+	return v, w[0]&(1<<i) != 0
 }
 
 // kernelNumbers puts the latest published numbers into k (whose notes the
 // snapshot holds), with inUse, the Go memory in use, for NotGo. It reports
 // whether anything was published.
 func (c *seqCell) kernelNumbers(k *KernelReport, inUse uint64) bool {
-	var w [kWords]uint64
-	if !c.load(w[:]) {
+	var w [cellWords]uint64
+	if !c.loadKernel(&w) {
 		return false
 	}
-	f := w[kFlags]
-	k.MemoryUsage, k.MemoryPeak, k.NotGo = 0, 0, 0
-	if f&kHasUsage != 0 {
-		k.MemoryUsage = int64(min(w[kUsage], math.MaxInt64))
-		if u := w[kUsage]; u > inUse && inUse > 0 {
-			k.NotGo = int64(min(u-inUse, math.MaxInt64))
-		}
+	for i, sig := range kernelSignals {
+		words, ok := kernelWordsOf(&w, i)
+		*k = sig.show(*k, words, ok, inUse)
 	}
-	if f&kHasPeak != 0 {
-		k.MemoryPeak = int64(min(w[kPeak], math.MaxInt64))
-	}
-	psi := func(p *PSIReport, bit uint64, at int) {
-		p.Available = f&bit != 0
-		if !p.Available {
-			p.SomeAvg10, p.FullAvg10, p.SomeTotal, p.FullTotal = 0, 0, 0, 0
-			return
-		}
-		p.SomeAvg10, p.FullAvg10 = math.Float64frombits(w[at]), math.Float64frombits(w[at+1])
-		p.SomeTotal, p.FullTotal = usDuration(w[at+2]), usDuration(w[at+3])
-	}
-	psi(&k.Memory, kHasMem, kMemSome10)
-	psi(&k.CPU, kHasCPU, kCPUSome10)
-	psi(&k.IO, kHasIO, kIOSome10)
-	k.Events.Available = f&kHasEvents != 0
-	k.Events.High, k.Events.Max, k.Events.OOM, k.Events.OOMKill = w[kHigh], w[kMax], w[kOOM], w[kOOMKill]
 	return true
 }
 

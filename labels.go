@@ -29,7 +29,11 @@ import (
 //
 // The request's context carries the label too (pprof.Label reads it), so a
 // handler's own pprof.Do adds to it and goroutines it starts inherit it.
+// A nil h means http.DefaultServeMux, as in http.Server.
 func LabelRoutes(h http.Handler) http.Handler {
+	if h == nil {
+		h = http.DefaultServeMux
+	}
 	l := &routeLabeler{next: h}
 	l.mux, _ = h.(*http.ServeMux)
 	l.labels.Store(&map[string]context.Context{})

@@ -281,3 +281,14 @@ func FuzzRouteLabel(f *testing.F) {
 		}
 	})
 }
+
+// TestLabelRoutesNil: nil means http.DefaultServeMux, as http.Server takes
+// it, and the labels are its patterns.
+func TestLabelRoutesNil(t *testing.T) {
+	const pattern = "GET /tune-label-routes-nil"
+	http.DefaultServeMux.Handle(pattern, probeHandler)
+	h := LabelRoutes(nil)
+	if got := routeSeen(t, h, httptest.NewRequest("GET", "/tune-label-routes-nil", nil)); got != pattern {
+		t.Errorf("LabelRoutes(nil): route %q, want %q (http.DefaultServeMux's pattern)", got, pattern)
+	}
+}

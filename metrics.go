@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -110,7 +111,9 @@ func currentLogger() *slog.Logger {
 type tuneCollector struct {
 	buildInfo, info, memLimit, cpuQuota, ratio      *prometheus.Desc
 	gcCPU, pressure, refreshes, refreshErrs, leaked *prometheus.Desc
-	lastSuccess, psiTotal, memEvents, memUsage      *prometheus.Desc
+	lastSuccess                                     *prometheus.Desc
+	kernel                                          []*prometheus.Desc                     // kernelMetrics(), in order
+	kernelDesc                                      [len(kernelSignals)][]*prometheus.Desc // each signal's series' descriptors
 
 	build prometheus.Metric // constant for the life of the process
 	exit  exitMetric        // gotune_previous_exit (below)
@@ -156,27 +159,30 @@ func newTuneCollector() *tuneCollector {
 		lastSuccess: prometheus.NewDesc("gotune_refresh_last_success_timestamp_seconds",
 			"When the refresh loop last completed a tick without error (Unix time); absent without a loop. A value falling behind means the loop stopped or fails.",
 			nil, nil),
-		psiTotal: prometheus.NewDesc("gotune_cgroup_pressure_seconds_total",
-			"Time tasks of the process's cgroup stalled waiting for a resource (cgroup v2 pressure stall information: memory.pressure, cpu.pressure, io.pressure); kind some: at least one task, full: all at once. Absent where the kernel does not give it (cgroup v1).",
-			[]string{"resource", "kind"}, nil),
-		memEvents: prometheus.NewDesc("gotune_cgroup_memory_events_total",
-			"What the kernel did at the process's cgroup memory limits (cgroup v2 memory.events: high, max, oom, oom_kill; on v1 max is memory.failcnt and oom_kill memory.oom_control's).",
-			[]string{"event"}, nil),
-		memUsage: prometheus.NewDesc("gotune_cgroup_memory_usage_bytes",
-			"The memory the kernel charges to the process's cgroup (memory.current, v1 memory.usage_in_bytes): Go's memory, page cache, cgo and other processes in the group.",
-			nil, nil),
 		leaked: prometheus.NewDesc("gotune_leaked_objects_total",
 			"Tracked objects that were not released, by kind.",
 			[]string{"kind"}, nil),
 	}
 	c.build = prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1)
+	ms := kernelMetrics()
+	for _, m := range ms {
+		c.kernel = append(c.kernel, prometheus.NewDesc(m.name, m.help, m.labels, nil))
+	}
+	for i, sig := range kernelSignals {
+		for _, e := range sig.export {
+			c.kernelDesc[i] = append(c.kernelDesc[i], c.kernel[slices.Index(ms, e.metric)])
+		}
+	}
 	c.exit = newExitMetric()
 	return c
 }
 
 func (c *tuneCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.info, c.memLimit, c.cpuQuota, c.ratio,
-		c.gcCPU, c.pressure, c.refreshes, c.refreshErrs, c.lastSuccess, c.psiTotal, c.memEvents, c.memUsage, c.leaked} {
+		c.gcCPU, c.pressure, c.refreshes, c.refreshErrs, c.lastSuccess, c.leaked} {
+		ch <- d
+	}
+	for _, d := range c.kernel {
 		ch <- d
 	}
 	ch <- c.exit.desc
@@ -207,32 +213,24 @@ func (c *tuneCollector) Collect(ch chan<- prometheus.Metric) {
 	c.exit.collect(ch)
 }
 
-// collectKernel sends the kernel's numbers the loop last published.
+// collectKernel sends the kernel's numbers the loop last published, as
+// kernelSignals says.
 func (c *tuneCollector) collectKernel(ch chan<- prometheus.Metric, cell *seqCell) {
-	var w [kWords]uint64
-	if !cell.load(w[:]) {
+	var w [cellWords]uint64
+	if !cell.loadKernel(&w) {
 		return
 	}
-	f := w[kFlags]
-	if f&kHasUsage != 0 {
-		ch <- prometheus.MustNewConstMetric(c.memUsage, prometheus.GaugeValue, float64(w[kUsage]))
-	}
-	for _, r := range []struct {
-		name string
-		bit  uint64
-		at   int
-	}{{"memory", kHasMem, kMemSomeTotal}, {"cpu", kHasCPU, kCPUSomeTotal}, {"io", kHasIO, kIOSomeTotal}} {
-		if f&r.bit != 0 {
-			ch <- prometheus.MustNewConstMetric(c.psiTotal, prometheus.CounterValue, float64(w[r.at])/1e6, r.name, "some")
-			ch <- prometheus.MustNewConstMetric(c.psiTotal, prometheus.CounterValue, float64(w[r.at+1])/1e6, r.name, "full")
+	for i, sig := range kernelSignals {
+		words, ok := kernelWordsOf(&w, i)
+		if !ok {
+			continue
 		}
-	}
-	if f&kHasEvents != 0 {
-		for _, e := range []struct {
-			name string
-			at   int
-		}{{"high", kHigh}, {"max", kMax}, {"oom", kOOM}, {"oom_kill", kOOMKill}} {
-			ch <- prometheus.MustNewConstMetric(c.memEvents, prometheus.CounterValue, float64(w[e.at]), e.name)
+		for j, e := range sig.export {
+			t := prometheus.GaugeValue
+			if e.metric.counter {
+				t = prometheus.CounterValue
+			}
+			ch <- prometheus.MustNewConstMetric(c.kernelDesc[i][j], t, e.value(words), e.labels...)
 		}
 	}
 }

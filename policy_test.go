@@ -154,6 +154,10 @@ type step struct {
 	c        *config // nil: the sequence's config
 	envMem   string
 	envProcs string
+	// progMem and progProcs, when not 0, are what the program sets before
+	// the step (debug.SetMemoryLimit, runtime.GOMAXPROCS).
+	progMem   int64
+	progProcs int
 
 	memAction Action
 	gomemlim  int64
@@ -173,6 +177,12 @@ func runSequence(t *testing.T, c config, numCPU, procs int, memlimit int64, step
 		cfg := c
 		if s.c != nil {
 			cfg = *s.c
+		}
+		if s.progMem != 0 {
+			memlimit = s.progMem
+		}
+		if s.progProcs != 0 {
+			procs = s.progProcs
 		}
 		rt := runtimeNow{gomemlimit: memlimit, gomaxprocs: procs, numCPU: numCPU, envMem: s.envMem, envProcs: s.envProcs}
 		d := decide(cgroup.Limits{Memory: s.mem, CPU: s.cpu}, cfg, rt, prev)
@@ -275,6 +285,74 @@ func TestDecideSequences(t *testing.T) {
 			{name: "set", mem: memLim(512*mib, 0, "m"), cpu: cpuLim(2, 1, 0), memAction: ActionSet, gomemlim: 483183820, cpuAction: ActionSet, gomaxproc: 2},
 			{name: "off", c: &offCfg, mem: noMem, cpu: none, memAction: ActionUnchanged, gomemlim: 483183820, cpuAction: ActionUnchanged, gomaxproc: 2,
 				reason: "it would put GOMEMLIMIT back to none"},
+		})
+	})
+}
+
+// TestDecideProgramsOwnValues: a value the program sets after tune is the
+// program's until the limit it comes from changes what tune's rule gives
+// for that setting; each decision concerns only its own setting; a second
+// Init with the same options (the same decision again) keeps it.
+func TestDecideProgramsOwnValues(t *testing.T) {
+	auto := config{ratio: 0.9, ratioFrom: "default", procs: ProcsAuto}
+	memOff := auto
+	memOff.ratio, memOff.ratioFrom = 0, "Options.MemoryRatio is MemoryOff"
+	procsOff := auto
+	procsOff.procs = ProcsOff
+	none := cgroup.Limit[float64]{}
+	noMem := cgroup.Limit[int64]{}
+	const max = math.MaxInt64
+	m300, m400 := memLim(300*mib, 0, "m"), memLim(400*mib, 0, "m")
+	const g300, g400 = 283115520, 377487360 // 0.9 × 300 MiB, 0.9 × 400 MiB
+
+	t.Run("GOMAXPROCS stays the program's when only the memory limit changes", func(t *testing.T) {
+		runSequence(t, auto, 8, 8, max, []step{
+			{name: "Init", mem: m300, cpu: none, memAction: ActionSet, gomemlim: g300, cpuAction: ActionRuntime, gomaxproc: 8},
+			{name: "memory 300 → 400 MiB", progProcs: 1, mem: m400, cpu: none, memAction: ActionSet, gomemlim: g400, cpuAction: ActionUnchanged, gomaxproc: 1,
+				reason: "GOMAXPROCS 1 was set by the program or another library after tune: left as it is"},
+			{name: "a second Init", mem: m400, cpu: none, memAction: ActionSet, gomemlim: g400, cpuAction: ActionUnchanged, gomaxproc: 1},
+			{name: "a quota that gives the same", mem: m400, cpu: cpuLim(9, 0, 9), memAction: ActionSet, gomemlim: g400, cpuAction: ActionUnchanged, gomaxproc: 1},
+			{name: "a quota that matters", mem: m400, cpu: cpuLim(4, 0, 4), memAction: ActionSet, gomemlim: g400, cpuAction: ActionRuntime, gomaxproc: 4,
+				reason: "replaces the 1 the program had set"},
+			{name: "tune's again", mem: m300, cpu: cpuLim(4, 0, 4), memAction: ActionSet, gomemlim: g300, cpuAction: ActionRuntime, gomaxproc: 4, reason: "already equals the rule"},
+		})
+	})
+	t.Run("GOMEMLIMIT stays the program's when only the CPU quota changes", func(t *testing.T) {
+		runSequence(t, auto, 8, 8, max, []step{
+			{name: "Init", mem: m300, cpu: none, memAction: ActionSet, gomemlim: g300, cpuAction: ActionRuntime, gomaxproc: 8},
+			{name: "quota", progMem: 100 * mib, mem: m300, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: 100 * mib, cpuAction: ActionSet, gomaxproc: 2,
+				reason: "GOMEMLIMIT 100MiB was set by the program or another library after tune: left as it is until the memory limit changes"},
+			{name: "a second Init", mem: m300, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: 100 * mib, cpuAction: ActionSet, gomaxproc: 2},
+			{name: "memory 300 → 400 MiB", mem: m400, cpu: cpuLim(2, 1, 0), memAction: ActionSet, gomemlim: g400, cpuAction: ActionSet, gomaxproc: 2,
+				reason: "replaces the 100MiB the program had set"},
+			{name: "the program again, then the limit goes", progMem: 100 * mib, mem: noMem, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: 100 * mib, cpuAction: ActionSet, gomaxproc: 2,
+				reason: "left as it is until the memory limit changes (tune's rule: no memory limit found"},
+			{name: "the limit comes back", mem: m300, cpu: cpuLim(2, 1, 0), memAction: ActionSet, gomemlim: g300, cpuAction: ActionSet, gomaxproc: 2},
+			{name: "the limit goes: tune puts back the program's", mem: noMem, cpu: cpuLim(2, 1, 0), memAction: ActionRestored, gomemlim: 100 * mib, cpuAction: ActionSet, gomaxproc: 2},
+		})
+	})
+	t.Run("a second Init keeps both", func(t *testing.T) {
+		runSequence(t, auto, 8, 8, max, []step{
+			{name: "Init", mem: m300, cpu: cpuLim(2, 1, 0), memAction: ActionSet, gomemlim: g300, cpuAction: ActionSet, gomaxproc: 2},
+			{name: "Init again", progMem: 50 * mib, progProcs: 3, mem: m300, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: 50 * mib, cpuAction: ActionUnchanged, gomaxproc: 3},
+			{name: "and again", mem: m300, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: 50 * mib, cpuAction: ActionUnchanged, gomaxproc: 3},
+			{name: "a policy switched off does not step on them", c: &procsOff, mem: m300, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: 50 * mib, cpuAction: ActionUnchanged, gomaxproc: 3},
+			{name: "memory off", c: &memOff, mem: m300, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: 50 * mib, cpuAction: ActionUnchanged, gomaxproc: 3,
+				reason: "tune's rule: memory policy is off"},
+		})
+	})
+	t.Run("the program hands GOMAXPROCS back", func(t *testing.T) {
+		runSequence(t, auto, 8, 8, max, []step{
+			{name: "Init", mem: noMem, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: max, cpuAction: ActionSet, gomaxproc: 2},
+			{name: "the program's 5", progProcs: 5, mem: noMem, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: max, cpuAction: ActionUnchanged, gomaxproc: 5},
+			{name: "SetDefaultGOMAXPROCS", progProcs: 8, mem: noMem, cpu: cpuLim(2, 1, 0), memAction: ActionUnchanged, gomemlim: max, cpuAction: ActionSet, gomaxproc: 2},
+		})
+	})
+	t.Run("the runtime following its own quota is not the program", func(t *testing.T) {
+		runSequence(t, auto, 8, 4, max, []step{
+			{name: "Init", mem: noMem, cpu: cpuLim(4, 0, 4), memAction: ActionUnchanged, gomemlim: max, cpuAction: ActionRuntime, gomaxproc: 4},
+			{name: "the runtime follows 4 → 2", progProcs: 2, mem: noMem, cpu: cpuLim(2, 0, 2), memAction: ActionUnchanged, gomemlim: max, cpuAction: ActionRuntime, gomaxproc: 2, reason: "already equals the rule"},
+			{name: "an ancestor's quota", mem: noMem, cpu: cpuLim(1, 1, 2), memAction: ActionUnchanged, gomemlim: max, cpuAction: ActionRuntime, gomaxproc: 2},
 		})
 	})
 }

@@ -68,8 +68,9 @@ type PressureEvent struct {
 	Stale bool
 }
 
-// signals lists the Signal values, in the order the pressure cell stores
-// them; index 0 is none.
+// signals is the table of the Signal values: a value's index is how the
+// pressure cell stores it (0 is none). TestPressureSignalsTable fails for a
+// PressureSignal constant missing here, which the cell would turn into "".
 var signals = [...]PressureSignal{"", SignalRuntime, SignalPSIMemoryFull, SignalMemoryEventsHigh,
 	SignalMemoryEventsMax, SignalMemoryFailcnt, SignalOOMKill}
 
@@ -361,7 +362,7 @@ func Pressure() PressureEvent {
 	}
 	ev := o.press.load()
 	if !ev.Time.IsZero() {
-		ev.Stale = o.state.Load() != loopRunning || time.Since(ev.Time) > 3*o.c.refresh
+		ev.Stale = o.state.Load() != loopRunning || time.Since(ev.Time) > staleAfter(o.c.refresh)
 	}
 	return ev
 }

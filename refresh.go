@@ -8,6 +8,7 @@ package tune
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"time"
@@ -22,6 +23,15 @@ const rediscoverTicks = 10
 // maxLoggedErrors bounds the set of distinct refresh errors remembered so
 // that each is logged once.
 const maxLoggedErrors = 64
+
+// staleAfter is how old a measurement may grow before Pressure calls it
+// Stale: three intervals, saturated where that overflows a Duration.
+func staleAfter(interval time.Duration) time.Duration {
+	if interval > math.MaxInt64/3 {
+		return math.MaxInt64
+	}
+	return 3 * interval
+}
 
 // refreshCounts returns how many refresh ticks ran and how many of them
 // failed, in this process, for the metrics.

@@ -555,6 +555,7 @@ func TestRefreshProcsAutoHandsBack(t *testing.T) {
 
 	// As if tune had taken over earlier, for a tighter ancestor.
 	r.prev.procsSet, r.prev.procsFrom = true, originRuntime
+	r.prev.procsLeft, r.prev.procsWant = 1, 1 // tune's own 1, not the program's
 	runtime.GOMAXPROCS(1)
 
 	write(t, filepath.Join(app, "cpu.max"), "150000 100000\n")

@@ -540,3 +540,35 @@ func BenchmarkCurrent(b *testing.B) {
 		_ = Current()
 	}
 }
+
+// TestPressureHugeInterval: a refresh interval so long that three of them
+// do not fit in a time.Duration must not make a fresh measurement Stale,
+// from Options or from GOTUNE_REFRESH.
+func TestPressureHugeInterval(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  string
+		opts Options
+	}{
+		{"Options", "", Options{RefreshInterval: 1000000 * time.Hour}},
+		{"GOTUNE_REFRESH", "1000000h", Options{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			isolate(t)
+			if tt.env != "" {
+				t.Setenv("GOTUNE_REFRESH", tt.env)
+			}
+			tt.opts.Logger, tt.opts.CrashFile = discardLogger(), CrashOff
+			if _, err := Init(tt.opts); err != nil {
+				t.Logf("Init: %v", err)
+			}
+			p := Pressure()
+			if p.Time.IsZero() {
+				t.Fatal("no measurement after Init: the loop did not start")
+			}
+			if p.Stale {
+				t.Errorf("Pressure right after Init is Stale with a refresh interval of %v", current.Load().c.refresh)
+			}
+		})
+	}
+}

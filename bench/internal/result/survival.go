@@ -89,3 +89,23 @@ func (s *Survival) Check() error {
 	}
 	return errors.Join(errs...)
 }
+
+// PairedRatio is the median over rounds of a's throughput per CPU-second
+// divided by b's in the same round, over the rounds both survived. Runs of
+// one round ran minutes apart at most, so a drift in the neighbours' load
+// between rounds cancels out of each round's ratio; the ratio of the two
+// medians does not cancel it. 0 when no round has both.
+func (s *Survival) PairedRatio(a, b string) float64 {
+	ma, mb := s.Modes[a], s.Modes[b]
+	if ma == nil || mb == nil {
+		return 0
+	}
+	var r []float64
+	for i := range min(len(ma.Runs), len(mb.Runs)) {
+		x, y := ma.Runs[i], mb.Runs[i]
+		if x.Survived && y.Survived && x.Result != nil && y.Result != nil && y.Result.OpsPerCPUSec > 0 {
+			r = append(r, x.Result.OpsPerCPUSec/y.Result.OpsPerCPUSec)
+		}
+	}
+	return Median(r)
+}

@@ -54,7 +54,7 @@ var suites = []suite{
 		"TestKernelLimitsOnOwnGroup", "TestKernelParentLimitUnlimitedChild", "TestKernelChildTighterThanParent",
 		"TestKernelEnvironmentWins", "TestKernelGOTUNEOff", "TestKernelBlankImport",
 		"TestKernelNestedDelegation", "TestKernelCgroupNamespace", "TestPressureSpiral", "TestKernelSignals",
-		"TestLastWordsOOMKill",
+		"TestLastWordsOOMKill", "TestKernelProgramsOwnValues",
 	}, v2: []string{"TestKernelMemoryHigh"}},
 	{step: "cmd-tune", pkg: "./cmd/tune", tests: []string{
 		"TestWatchFollowsLimits", "TestWatchEnvironmentWins", "TestWatchFollowsAMove",
@@ -68,6 +68,7 @@ var suites = []suite{
 var programs = []string{
 	"./cmd/tune", "./internal/testprog/blank", "./internal/testprog/spiral",
 	"./internal/testprog/cgroupns", "./examples/server", "./internal/testprog/oomer",
+	"./internal/testprog/ownvalues",
 	"cmd/pprof", // the guest has no go tool pprof: TestLastWordsOOMKill reads the heap profile with it
 }
 
