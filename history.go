@@ -214,6 +214,23 @@ type eventLog struct {
 	mu   sync.Mutex // writers only
 	list atomic.Pointer[[]Event]
 	max  int
+	once map[string]bool // the messages addOnce added; guarded by mu
+}
+
+// addOnce adds e unless an event with its message was added this way
+// before (Inits run concurrently: each may find the same previous run).
+func (l *eventLog) addOnce(e Event) {
+	l.mu.Lock()
+	if l.once[e.Message] {
+		l.mu.Unlock()
+		return
+	}
+	if l.once == nil {
+		l.once = map[string]bool{}
+	}
+	l.once[e.Message] = true
+	l.mu.Unlock()
+	l.add(e)
 }
 
 func (l *eventLog) add(e Event) {
@@ -255,7 +272,6 @@ type history struct {
 	heap    [1]metrics.Sample
 	last    Sample
 	hasLast bool
-	exit    string // the previous run's end already recorded as an event
 }
 
 // newHistory is the history for a loop at interval (0: none), taking
@@ -268,7 +284,7 @@ func newHistory(old *history, interval time.Duration) *history {
 	if old == nil {
 		h.events = &eventLog{max: maxEvents}
 	} else {
-		h.events, h.ring, h.last, h.hasLast, h.exit = old.events, old.ring, old.last, old.hasLast, old.exit
+		h.events, h.ring, h.last, h.hasLast = old.events, old.ring, old.last, old.hasLast
 	}
 	if interval <= 0 || (h.ring != nil && h.ring.interval == interval) {
 		return h
@@ -388,10 +404,7 @@ func (h *history) recordInit(rep Report, prev Exit, hasPrev bool) {
 	if len(prev.LastWords) > 0 {
 		msg += "; its last words: " + strings.Join(prev.LastWords, ", ")
 	}
-	if msg != h.exit {
-		h.exit = msg
-		h.event(now, eventPreviousExit, msg)
-	}
+	h.events.addOnce(Event{Time: now.UTC(), Kind: eventPreviousExit, Message: msg})
 }
 
 // History is what the refresh loop recorded for the status page
