@@ -414,7 +414,8 @@ type History struct {
 	// Interval is the refresh interval the samples were taken at; 0 when
 	// no loop ever ran.
 	Interval time.Duration
-	// Samples cover the last 15 minutes (at most 3600), oldest first.
+	// Samples are one per tick, oldest first: about the last 15 minutes
+	// (at least 60 samples, at most 3600).
 	Samples []Sample
 	// Events are the latest (at most 100), oldest first.
 	Events []Event

@@ -20,8 +20,8 @@
 //
 // The page reads what tune publishes (tune.Current, tune.Pressure,
 // tune.RecentHistory, tune.PreviousExit) without a lock the refresh loop
-// waits for; it shows nothing until tune.Init (or the blank import
-// github.com/runtimehooks/tune/auto) has run.
+// waits for; until tune.Init (or the blank import
+// github.com/runtimehooks/tune/auto) has run, it says that Init has not.
 package status
 
 import (
