@@ -1,6 +1,6 @@
 //go:build unix
 
-package tune
+package postmortem
 
 import (
 	"path/filepath"
