@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // crashSamples are report bodies (after the header) as the runtime writes
@@ -240,5 +241,46 @@ func noFile(t *testing.T, path string) {
 	t.Helper()
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s exists (err %v), want no such file", path, err)
+	}
+}
+
+// TestCrashHugeLine: a report of one line of megabytes gives a Message,
+// an Exit.Reason and an Error line of at most a few KiB; the file keeps
+// the whole text (issue 21, item 9).
+func TestCrashHugeLine(t *testing.T) {
+	for _, n := range []int{900 << 10, 3 << 20} {
+		r := newRecorder(t)
+		file := filepath.Join(t.TempDir(), "app.crash")
+		huge := "panic: " + strings.Repeat("é", n/2)
+		content := headerPrefix + " pid=1 exe=\"/bin/x\"\n" + huge + "\n"
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		notes, err := r.SetCrashFile(CrashConfig{Path: file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, e := r.Previous()
+		if c == nil || e == nil {
+			t.Fatalf("%d bytes: no previous crash", n)
+		}
+		if len(c.Message) > maxMessage || !strings.HasPrefix(c.Message, "panic: éé") || !utf8.ValidString(c.Message) {
+			t.Errorf("%d bytes: Message of %d bytes (valid UTF-8 %v), want at most %d, starting with the panic", n, len(c.Message), utf8.ValidString(c.Message), maxMessage)
+		}
+		if len(e.Reason) > 2*maxMessage {
+			t.Errorf("%d bytes: Reason of %d bytes", n, len(e.Reason))
+		}
+		for _, l := range notes {
+			size := len(l.Msg)
+			for _, a := range l.Attrs {
+				size += len(a.Value.String())
+			}
+			if size > 4*maxMessage {
+				t.Errorf("%d bytes: a line of %d bytes: %.80s", n, size, l.Msg)
+			}
+		}
+		if got, _ := os.ReadFile(file + ".1"); string(got) != content {
+			t.Errorf("%d bytes: the report file holds %d bytes, want all %d", n, len(got), len(content))
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // readCrash reads f and returns the crash it holds, or nil when it holds
@@ -33,10 +34,33 @@ func readCrash(f *os.File) (*Crash, error) {
 	return &Crash{Message: crashMessage(body), Text: text, Time: fi.ModTime(), Executable: parseHeader(string(first)).exe}, nil
 }
 
+// maxMessage bounds Crash.Message (and so Exit.Reason and the Error line
+// at start): a report of one huge line must not make a log line of a
+// megabyte. The report file and Crash.Text keep the text.
+const maxMessage = 1 << 10
+
 // crashMessage picks the report's most telling line: a panic, a fatal
 // error, a signal, else the goroutine that threw with its top frame (a
-// fatal error's own line is not copied to the file: golang/go#76859).
+// fatal error's own line is not copied to the file: golang/go#76859). It
+// is cut at maxMessage bytes.
 func crashMessage(body []byte) string {
+	return cutText(pickMessage(body), maxMessage)
+}
+
+// cutText cuts s to at most max bytes at a character's start, saying so.
+func cutText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const more = " [cut: the whole report is in the crash file]"
+	i := max - len(more)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + more
+}
+
+func pickMessage(body []byte) string {
 	var first, sig, gor string
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(nil, 1<<20)
