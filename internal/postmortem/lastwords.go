@@ -164,7 +164,7 @@ func (r *Recorder) write(now time.Time, m Moment, c LastWords) {
 		if path == "" {
 			path = defaultTermination
 		}
-		if err := writeTermination(path, sum.line()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := writeTermination(path, sum.line(), r.ownFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 			r.warnOnce(c.Log, "termination:"+path, "tune: cannot write the termination message; set GOTUNE_TERMINATION_LOG=off to stop trying",
 				slog.String("file", path), slog.String("error", err.Error()))
 		}

@@ -446,7 +446,7 @@ func TestTerminationLog(t *testing.T) {
 	line := []byte(`{"tune_last_words":1}` + "\n")
 
 	missing := filepath.Join(dir, "missing")
-	if err := writeTermination(missing, line); !os.IsNotExist(err) {
+	if err := writeTermination(missing, line, nil); !os.IsNotExist(err) {
 		t.Errorf("missing file: %v, want not-exist", err)
 	}
 	noFile(t, missing)
@@ -455,7 +455,7 @@ func TestTerminationLog(t *testing.T) {
 	os.WriteFile(target, []byte("keep"), 0o600)
 	link := filepath.Join(dir, "link")
 	os.Symlink(target, link)
-	if err := writeTermination(link, line); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+	if err := writeTermination(link, line, nil); err == nil || !strings.Contains(err.Error(), "symbolic link") {
 		t.Errorf("symbolic link: %v", err)
 	}
 	if readText(t, target) != "keep" {
@@ -625,5 +625,56 @@ func TestFlightRecorder(t *testing.T) {
 	r.End()
 	if r.SetFlight(time.Second, true); r.FlightRunning() {
 		t.Error("the flight recorder runs without a crash file")
+	}
+}
+
+// TestTerminationLogOwnFiles: a termination log pointed at the crash
+// file, at a file named as one of its family, at a hard link to it or at
+// another crash file of tune's is refused with one Warn line, and the
+// file keeps what it held (issue 21, item 8).
+func TestTerminationLogOwnFiles(t *testing.T) {
+	other := filepath.Join(t.TempDir(), "other.crash")
+	os.WriteFile(other, []byte(headerPrefix+" pid=1 exe=\"/bin/x\"\npanic: kept\n"), 0o600)
+	for _, tt := range []struct {
+		name string
+		term func(file string) string
+	}{
+		{"the crash file", func(file string) string { return file }},
+		{"its rotated report", func(file string) string {
+			os.WriteFile(file+".1", []byte("a report\n"), 0o600)
+			return file + ".1"
+		}},
+		{"a last words file", func(file string) string {
+			p := file + ".lastwords-20260101T000000.000Z-1.json"
+			os.WriteFile(p, []byte(`{"tune_last_words":1}`+"\n"), 0o600)
+			return p
+		}},
+		{"a hard link to the crash file", func(file string) string {
+			p := filepath.Join(t.TempDir(), "termination-log")
+			if err := os.Link(file, p); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}},
+		{"another crash file", func(string) string { return other }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, file := wireCrash(t, t.TempDir())
+			term := tt.term(file)
+			before := readText(t, term)
+			var log logBuffer
+			r.Critical(criticalMoment(), lastWordsConfig(textLog(&log), term))
+			after := readText(t, term)
+			if a, b := readText(t, file), readText(t, term); a == b {
+				before = strings.Replace(before, " critical=0 ", " critical=1 ", 1) // the header's own mark
+			}
+			if after != before {
+				t.Errorf("%s was overwritten: %q, was %q", term, after, before)
+			}
+			out := log.String()
+			if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, "not overwriting it") {
+				t.Errorf("want one Warn line refusing %s, got:\n%s", term, out)
+			}
+		})
 	}
 }

@@ -6,10 +6,13 @@ package postmortem
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"time"
 )
 
@@ -79,16 +82,24 @@ func (s summary) line() []byte {
 
 // writeTermination overwrites the termination message file at path with
 // line (cut at what the kubelet reads). It never creates the file, and
-// writes only a regular one: an error wrapping os.ErrNotExist says there
-// is none.
-func writeTermination(path string, line []byte) error {
+// writes only a regular one that is not one of tune's own (ours says
+// which: see ownFile): an error wrapping os.ErrNotExist says there is
+// none.
+func writeTermination(path string, line []byte, ours func(string, os.FileInfo) error) error {
 	f, _, err := openChecked(path, os.O_WRONLY, func(p string, fi os.FileInfo) error {
 		if !fi.Mode().IsRegular() {
 			return fmt.Errorf("%s is not a regular file (%s): left as it is", p, fileType(fi.Mode()))
 		}
+		if ours != nil {
+			return ours(p, fi)
+		}
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := notCrashFile(f, path); err != nil {
+		f.Close()
 		return err
 	}
 	if len(line) > maxTermination {
@@ -102,4 +113,54 @@ func writeTermination(path string, line []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// ownFile refuses, as the termination message file, the crash file in
+// use and any file named as one of its family beside it (its rotated
+// reports P.1 to P.3, P.pid<N>, P.new…, the last words P.lastwords-…): a
+// termination log pointed at one of them by mistake would overwrite the
+// evidence it exists to keep.
+func (r *Recorder) ownFile(path string, fi os.FileInfo) error {
+	s := &r.crash
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file != nil {
+		if cfi, err := s.file.Stat(); err == nil && os.SameFile(fi, cfi) {
+			return fmt.Errorf("%s is tune's crash file: not overwriting it", path)
+		}
+	}
+	if s.want == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil
+	}
+	dir, name := filepath.Split(abs)
+	wdir, wbase := filepath.Split(s.want)
+	if dir == wdir && (name == wbase || strings.HasPrefix(name, wbase+".")) {
+		return fmt.Errorf("%s is named as one of tune's files beside the crash file %s: not overwriting it", path, s.want)
+	}
+	return nil
+}
+
+// notCrashFile refuses a file that starts with a crash file's header
+// (another program's crash file, or this one's under another name). A
+// file that cannot be read is not refused: the check is for mistakes.
+func notCrashFile(f *os.File, path string) error {
+	r, err := openNoFollow(path, os.O_RDONLY|oNonblock)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	if rfi, err1 := r.Stat(); err1 == nil {
+		if ffi, err2 := f.Stat(); err2 != nil || !os.SameFile(rfi, ffi) {
+			return nil
+		}
+	}
+	buf := make([]byte, len(headerPrefix))
+	if n, _ := io.ReadFull(r, buf); n == len(buf) && string(buf) == headerPrefix {
+		return fmt.Errorf("%s is a crash file of tune's: not overwriting it", path)
+	}
+	return nil
 }
