@@ -32,7 +32,8 @@ package postmortem
 // allocation sites, not with the heap: typically tens to hundreds of KiB.
 //
 // A directory that cannot be written (read-only, missing, full) costs one
-// Warn line per directory and problem, and nothing else.
+// Warn line per directory and problem saying that nothing could be
+// written, and nothing else (no "written" line).
 
 import (
 	"bufio"
@@ -177,19 +178,33 @@ func (r *Recorder) write(now time.Time, m Moment, c LastWords) {
 	set := filepath.Join(dir, lastWordsName(filepath.Base(base), now, os.Getpid()))
 	removeOldSets(dir, lwPattern{base: filepath.Base(base), siblings: siblings}, keepLastWords-1)
 
-	w := setWriter{r: r, set: set, log: c.Log, mark: fmt.Sprintf("%s: pid %d at %s", lwMark, os.Getpid(), now.UTC().Format(time.RFC3339Nano))}
-	if !w.file(lwHeap, maxHeapProfile, false, w.heap) {
-		return // the directory cannot be written: one Warn line said so
+	w := setWriter{set: set, mark: fmt.Sprintf("%s: pid %d at %s", lwMark, os.Getpid(), now.UTC().Format(time.RFC3339Nano))}
+	if w.file(lwHeap, maxHeapProfile, false, w.heap) {
+		w.file(lwGoroutines, maxGoroutineTxt, true, w.goroutines)
+		if r.FlightRunning() {
+			w.file(lwTrace, maxTraceBytes, false, r.writeFlight)
+		}
+		sum.Dir, sum.Files, sum.Notes = dir, w.files, w.notes
+		w.file(lwSummary, maxTermination*4, false, func(f io.Writer) error {
+			_, err := f.Write(sum.line())
+			return err
+		})
 	}
-	w.file(lwGoroutines, maxGoroutineTxt, true, w.goroutines)
-	if r.FlightRunning() {
-		w.file(lwTrace, maxTraceBytes, false, r.writeFlight)
+	if len(w.files) == 0 {
+		// Nothing is on disk (a directory that cannot be written, a full
+		// disk): one line says so, and nothing says "written".
+		f := w.failed[0]
+		msg := "tune: memory pressure critical: no last words could be written: " + f.err.Error()
+		if f.create {
+			msg = "tune: cannot write last words: " + createErr(f.path, f.err, "last words", lastWordsFix).Error()
+		}
+		r.warnOnce(c.Log, "nothing:"+dir+":"+errorKind(f.err), msg, slog.String("dir", dir), slog.String("error", f.err.Error()))
+		return
 	}
-	sum.Dir, sum.Files, sum.Notes = dir, w.files, w.notes
-	w.file(lwSummary, maxTermination*4, false, func(f io.Writer) error {
-		_, err := f.Write(sum.line())
-		return err
-	})
+	for _, f := range w.failed {
+		r.warnOnce(c.Log, "write:"+f.kind+":"+errorKind(f.err), "tune: last words: "+f.kind+" not written",
+			slog.String("file", f.path), slog.String("error", f.err.Error()))
+	}
 	if c.Log != nil {
 		c.Log(slog.LevelInfo, "tune: memory pressure critical: last words written (read the heap profile with go tool pprof -top)",
 			slog.String("dir", dir), slog.Any("files", w.files))
@@ -201,25 +216,28 @@ const lastWordsFix = "they go beside the crash file: set GOTUNE_CRASH_FILE to a 
 
 // setWriter writes the files of one set.
 type setWriter struct {
-	r     *Recorder
-	set   string // the path the files' names extend
-	mark  string // tune's mark, with the pid and the time
-	log   LogFunc
-	files []string // the names of the files kept
-	notes []string // what went wrong, for the summary
+	set    string    // the path the files' names extend
+	mark   string    // tune's mark, with the pid and the time
+	files  []string  // the names of the files kept
+	notes  []string  // what went wrong, for the summary
+	failed []failure // what went wrong, for the log
+}
+
+// failure is a file of a set that could not be created or written.
+type failure struct {
+	kind, path string
+	err        error
+	create     bool // the file could not even be created
 }
 
 // file writes the set's file of kind with write, at most max bytes: when
 // cut, the text is kept with a note at its end, anything else removed. It
-// reports whether the file could be created; failures are logged once.
+// reports whether the file could be created; failures are recorded.
 func (w *setWriter) file(kind string, max int64, cut bool, write func(io.Writer) error) bool {
 	path := w.set + "." + kind
 	f, err := openNoFollow(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		dir := filepath.Dir(path)
-		w.r.warnOnce(w.log, "create:"+dir+":"+errorKind(err),
-			"tune: cannot write last words: "+createErr(path, err, "last words", lastWordsFix).Error(),
-			slog.String("dir", dir), slog.String("error", err.Error()))
+		w.failed = append(w.failed, failure{kind: kind, path: path, err: err, create: true})
 		return false
 	}
 	cw := &capWriter{w: f, max: max}
@@ -237,7 +255,7 @@ func (w *setWriter) file(kind string, max int64, cut bool, write func(io.Writer)
 	if err != nil && !(cw.cut && cut) {
 		os.Remove(path)
 		w.notes = append(w.notes, kind+": "+err.Error())
-		w.r.warnOnce(w.log, "write:"+kind+":"+errorKind(err), "tune: last words: "+kind+" not written", slog.String("file", path), slog.String("error", err.Error()))
+		w.failed = append(w.failed, failure{kind: kind, path: path, err: err})
 		return true
 	}
 	w.files = append(w.files, filepath.Base(path))
