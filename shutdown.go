@@ -102,10 +102,27 @@ type hook struct {
 }
 
 var shutdown struct {
-	mu    sync.Mutex
-	hooks []hook
-	done  chan struct{} // closed when the hooks have run; nil before Shutdown
-	err   error
+	mu     sync.Mutex
+	hooks  []hook
+	done   chan struct{} // closed when the hooks have run; nil before Shutdown
+	err    error
+	inHook sync.Map // goroutine id → true while it runs a hook
+}
+
+// errShutdownReentered is what Shutdown returns when called from inside a
+// shutdown hook, or from tune's log writer (a log handler), while
+// Shutdown runs: it cannot wait for the Shutdown it is part of.
+var errShutdownReentered = errors.New("tune: Shutdown called from inside a shutdown hook or tune's log handler while Shutdown runs: not waiting for itself")
+
+// reentered reports whether the calling goroutine is one Shutdown waits
+// for: a hook's, or tune's log writer.
+func reentered() bool {
+	id := goid()
+	if id == 0 {
+		return false
+	}
+	_, hook := shutdown.inHook.Load(id)
+	return hook || id == logQueue.gid.Load()
 }
 
 // Shutdown cancels ShutdownContext, runs the OnShutdown hooks once each, in
@@ -122,11 +139,19 @@ var shutdown struct {
 // ctx is done, for tune's queued log lines to be written.
 //
 // Shutdown runs the hooks only once: later and concurrent calls wait for
-// that run (or for their own ctx) and return its result.
+// that run (or for their own ctx) and return its result. Called from
+// inside a hook, or from a log handler while tune's log writer runs it,
+// while Shutdown runs, it returns at once, with an error saying so,
+// instead of waiting for itself. A log handler that calls it first gets the whole
+// Shutdown, but for the wait for the queued log lines (it writes them).
 func Shutdown(ctx context.Context) error {
+	inside := reentered()
 	shutdown.mu.Lock()
 	if done := shutdown.done; done != nil {
 		shutdown.mu.Unlock()
+		if inside {
+			return errShutdownReentered
+		}
 		select {
 		case <-done:
 			return shutdown.err
@@ -155,7 +180,9 @@ func Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	endCrash()
-	flushLogsCtx(ctx) // tune's queued lines, before the program exits
+	if !inside {
+		flushLogsCtx(ctx) // tune's queued lines, before the program exits
+	}
 
 	shutdown.mu.Lock()
 	shutdown.err = errors.Join(errs...)
@@ -174,6 +201,9 @@ func runHook(ctx context.Context, h hook) error {
 	}
 	res := make(chan error, 1)
 	go func() {
+		id := goid()
+		shutdown.inHook.Store(id, true)
+		defer shutdown.inHook.Delete(id)
 		returned := false
 		defer func() {
 			if returned {

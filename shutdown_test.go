@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -254,4 +255,59 @@ func TestShutdownGoexit(t *testing.T) {
 	if !ranFirst.Load() {
 		t.Error("the hook after the one that called Goexit did not run")
 	}
+}
+
+// TestShutdownFromHook: a hook that calls Shutdown gets an error at once
+// instead of waiting for the Shutdown it is part of; the outer call
+// returns, with that error in the hook's (issue 21, item 4).
+func TestShutdownFromHook(t *testing.T) {
+	resetShutdown(t)
+	var inner error
+	OnShutdown("reentrant", func(context.Context) error {
+		inner = Shutdown(context.Background())
+		return inner
+	})
+	var outer error
+	within(t, "Shutdown with a hook calling Shutdown", 10*time.Second, func() { outer = Shutdown(context.Background()) })
+	if !errors.Is(inner, errShutdownReentered) {
+		t.Errorf("the hook's Shutdown returned %v, want %v", inner, errShutdownReentered)
+	}
+	if !errors.Is(outer, errShutdownReentered) || !strings.Contains(outer.Error(), `shutdown hook "reentrant"`) {
+		t.Errorf("Shutdown returned %v, want the hook's error", outer)
+	}
+}
+
+// TestShutdownFromLogHandler: a log handler that calls Shutdown, on
+// tune's log writer, gets the whole Shutdown (the hooks run) and returns;
+// tune's logging goes on (issue 21, item 5).
+func TestShutdownFromLogHandler(t *testing.T) {
+	resetShutdown(t)
+	ran := make(chan struct{})
+	OnShutdown("hook", func(context.Context) error { close(ran); return nil })
+	returned := make(chan error, 1)
+	var logs logBuffer
+	text := slog.NewTextHandler(&logs, nil)
+	logger := slog.New(callbackHandler{func(r slog.Record) {
+		if r.Message == "call Shutdown" {
+			returned <- Shutdown(context.Background())
+		}
+		text.Handle(context.Background(), r)
+	}})
+	logLater(logger, slog.LevelInfo, "call Shutdown")
+	within(t, "Shutdown from the log handler", 10*time.Second, func() {
+		if err := <-returned; err != nil {
+			t.Errorf("Shutdown from the log handler: %v", err)
+		}
+	})
+	select {
+	case <-ran:
+	default:
+		t.Error("the hook did not run")
+	}
+	logLater(logger, slog.LevelInfo, "still logging")
+	within(t, "the log queue after Shutdown", 10*time.Second, func() {
+		if out := logsOf(t, &logs); !strings.Contains(out, "still logging") {
+			t.Errorf("logging stopped after Shutdown from the handler:\n%s", out)
+		}
+	})
 }
