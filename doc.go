@@ -71,10 +71,12 @@
 //
 // # Status page and per-route profiles
 //
-// StatusHandler serves a live page (and its JSON) with the Report and the
-// last 15 minutes of what the loop sampled (Sample, Event): the Go heap,
-// GOMEMLIMIT and the cgroup limit on one plot, the GC's CPU share and the
-// pressure level, GOMAXPROCS against the quota. Like net/http/pprof it
+// The package github.com/runtimehooks/tune/status serves a live page (and
+// its JSON) with the Report, how the previous run ended and the last 15
+// minutes of what the loop sampled (RecentHistory: Sample, Event): the Go
+// heap, GOMEMLIMIT and the cgroup limit on one plot, the GC's CPU share and
+// the pressure level, GOMAXPROCS against the quota. Like net/http/pprof
+// beside runtime/pprof it is a package of its own, mounted by choice, and
 // belongs on an internal port. LabelRoutes labels each request with the
 // ServeMux pattern that matched, so that a CPU profile can be cut by
 // endpoint (go tool pprof -tagfocus route=...).

@@ -2,18 +2,22 @@ package tune
 
 import (
 	"fmt"
-	"github.com/runtimehooks/tune/internal/cgroup"
+	"maps"
 	"math"
 	"runtime/metrics"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/runtimehooks/tune/internal/cgroup"
 )
 
 // The history is what the status page plots: one Sample per refresh tick
-// in a preallocated ring, and the latest events beside it. The loop writes;
-// any number of readers copy it out at once, without a lock the loop waits
-// for.
+// in a preallocated ring, and the latest events beside it. The owner of
+// the latest Init writes it; any number of readers copy it out at once
+// (RecentHistory), without a lock the loop waits for.
 
 // historySpan is how much time the ring covers at the refresh interval.
 // historyMaxSamples bounds the ring for short intervals (a faster loop then
@@ -26,7 +30,7 @@ const (
 )
 
 // Sample is one point of the status page's history, taken by the refresh
-// loop once per tick. The JSON form of StatusHandler serves a list of them,
+// loop once per tick. The status page's JSON serves a list of them,
 // oldest first; decode it into this type. Byte counts and limits are 0 when
 // there is none or it is unknown.
 type Sample struct {
@@ -72,19 +76,21 @@ type Event struct {
 	// Kind is one of "init" (Init ran), "limit" (the memory limit, the CPU
 	// quota or GOMEMLIMIT changed), "gomaxprocs", "pressure" (the memory
 	// pressure level changed), "rediscovery" (the cgroups were discovered
-	// again) and "error".
+	// again), "previous-exit" (how the previous run ended, as Init found it
+	// in the crash file: see PreviousExit) and "error".
 	Kind    string `json:"kind"`
 	Message string `json:"message"`
 }
 
 // The event kinds.
 const (
-	eventInit        = "init"
-	eventLimit       = "limit"
-	eventGOMAXPROCS  = "gomaxprocs"
-	eventPressure    = "pressure"
-	eventRediscovery = "rediscovery"
-	eventError       = "error"
+	eventInit         = "init"
+	eventLimit        = "limit"
+	eventGOMAXPROCS   = "gomaxprocs"
+	eventPressure     = "pressure"
+	eventRediscovery  = "rediscovery"
+	eventError        = "error"
+	eventPreviousExit = "previous-exit"
 )
 
 // The words of a ring slot, in this order. Floats are stored as their bits.
@@ -234,53 +240,77 @@ func (l *eventLog) events() []Event {
 	return nil
 }
 
-// history is the package's one history, fed by the refresh loop (see
-// recordHistory) and read by the status page.
-var history struct {
-	ring   atomic.Pointer[ring]
-	events eventLog
+// history is what the status page shows: the ring of samples and the
+// latest events. It belongs to the owner of a live Init (owner.hist):
+// that owner's loop alone writes the samples, the loop and Init the
+// events, and Stop, Shutdown or the next Init, which end the loop, end the
+// writing. The next Init's owner takes it over (startHistory), so the page
+// keeps its past across Inits. Detect's owner has none: it records
+// nothing. Readers (RecentHistory) copy it out without a lock.
+type history struct {
+	ring   *ring     // nil: no loop ever ran
+	events *eventLog // one for the process, handed from owner to owner
 
-	mu      sync.Mutex // writers only (one loop at a time, since Init waits for the old one to exit); readers never take it
+	// The loop's alone.
 	heap    [1]metrics.Sample
 	last    Sample
 	hasLast bool
+	exit    string // the previous run's end already recorded as an event
 }
 
-func init() {
-	history.events.max = maxEvents
-	history.heap[0].Name = "/gc/heap/live:bytes"
-}
-
-// historyRing returns the ring sized for interval, replacing one sized for
-// another interval (its newest samples are carried over). history.mu must
-// be held.
-func historyRing(interval time.Duration) *ring {
-	r := history.ring.Load()
-	if r != nil && r.interval == interval {
-		return r
+// newHistory is the history for a loop at interval (0: none), taking
+// over old's (nil: none): the ring is kept, or replaced by one sized for
+// interval with the newest samples carried over. old's writer must have
+// stopped.
+func newHistory(old *history, interval time.Duration) *history {
+	h := &history{}
+	h.heap[0].Name = "/gc/heap/live:bytes"
+	if old == nil {
+		h.events = &eventLog{max: maxEvents}
+	} else {
+		h.events, h.ring, h.last, h.hasLast, h.exit = old.events, old.ring, old.last, old.hasLast, old.exit
+	}
+	if interval <= 0 || (h.ring != nil && h.ring.interval == interval) {
+		return h
 	}
 	next := newRing(ringCapacity(interval), interval)
-	if r != nil {
-		old := r.samples(nil)
+	if h.ring != nil {
+		old := h.ring.samples(nil)
 		for i := max(len(old)-len(next.slots), 0); i < len(old); i++ {
 			next.record(&old[i])
 		}
 	}
-	history.ring.Store(next)
-	return next
+	h.ring = next
+	return h
 }
 
-// recordHistory adds one sample, taken by the refresh loop at now (its
-// interval sizes the ring): ev is the pressure measured in this tick and
-// rep the published report (the limits in effect, GOMAXPROCS as tune
-// recorded it). A change of a limit, GOMAXPROCS or the pressure level since
-// the previous sample is also recorded as an event. k is the kernel's
-// view of the group when hasK. In the steady state it allocates nothing.
-func recordHistory(now time.Time, interval time.Duration, ev PressureEvent, rep *Report, hasK bool, k *cgroup.Stats) {
-	history.mu.Lock()
-	defer history.mu.Unlock()
-	r := historyRing(interval)
-	metrics.Read(history.heap[:])
+// startHistory gives o, the owner a live Init has just built, its
+// history, taking over old's (old may be nil). The errors build met and
+// logged once become events now: build records nothing itself, since
+// Detect runs it too.
+func (o *owner) startHistory(old *owner) {
+	var prev *history
+	if old != nil {
+		prev = old.hist
+	}
+	o.hist = newHistory(prev, o.c.refresh)
+	now := time.Now()
+	for _, msg := range slices.Sorted(maps.Keys(o.logged)) {
+		o.hist.event(now, eventError, msg)
+	}
+}
+
+// sample adds one sample, taken by the refresh loop at now: ev is the
+// pressure measured in this tick and rep the published report (the
+// limits in effect, GOMAXPROCS as tune recorded it). A change of a limit,
+// GOMAXPROCS or the pressure level since the previous sample is also
+// recorded as an event. k is the kernel's view of the group when hasK. In
+// the steady state it allocates nothing. A nil h records nothing.
+func (h *history) sample(now time.Time, ev PressureEvent, rep *Report, hasK bool, k *cgroup.Stats) {
+	if h == nil || h.ring == nil {
+		return
+	}
+	metrics.Read(h.heap[:])
 	s := Sample{
 		Time:          now,
 		MemoryInUse:   ev.MemoryInUse,
@@ -292,7 +322,7 @@ func recordHistory(now time.Time, interval time.Duration, ev PressureEvent, rep 
 		Pressure:      ev.Level,
 		PSIMemorySome: -1, PSIMemoryFull: -1, PSICPUSome: -1, PSIIOSome: -1,
 	}
-	if v := history.heap[0].Value; v.Kind() == metrics.KindUint64 {
+	if v := h.heap[0].Value; v.Kind() == metrics.KindUint64 {
 		s.HeapLive = v.Uint64()
 	}
 	if s.GOMEMLIMIT == math.MaxInt64 {
@@ -312,51 +342,84 @@ func recordHistory(now time.Time, interval time.Duration, ev PressureEvent, rep 
 			s.PSIIOSome = k.IO.Some.Avg10
 		}
 	}
-	r.record(&s)
-	if history.hasLast {
-		sampleEvents(history.last, s, ev)
+	h.ring.record(&s)
+	if h.hasLast {
+		h.changes(h.last, s, ev)
 	}
-	history.last, history.hasLast = s, true
+	h.last, h.hasLast = s, true
 }
 
-// sampleEvents records what changed from a to b as events.
-func sampleEvents(a, b Sample, ev PressureEvent) {
+// changes records what changed from a to b as events.
+func (h *history) changes(a, b Sample, ev PressureEvent) {
 	if a.MemoryLimit != b.MemoryLimit || a.GOMEMLIMIT != b.GOMEMLIMIT {
-		historyEvent(b.Time, eventLimit, fmt.Sprintf("memory limit %s → %s, GOMEMLIMIT %s → %s",
+		h.event(b.Time, eventLimit, fmt.Sprintf("memory limit %s → %s, GOMEMLIMIT %s → %s",
 			bytesOrNone(a.MemoryLimit), bytesOrNone(b.MemoryLimit), bytesOrNone(a.GOMEMLIMIT), bytesOrNone(b.GOMEMLIMIT)))
 	}
 	if a.CPUQuota != b.CPUQuota {
-		historyEvent(b.Time, eventLimit, fmt.Sprintf("CPU quota %s → %s", quotaOrNone(a.CPUQuota), quotaOrNone(b.CPUQuota)))
+		h.event(b.Time, eventLimit, fmt.Sprintf("CPU quota %s → %s", quotaOrNone(a.CPUQuota), quotaOrNone(b.CPUQuota)))
 	}
 	if a.GOMAXPROCS != b.GOMAXPROCS {
-		historyEvent(b.Time, eventGOMAXPROCS, fmt.Sprintf("GOMAXPROCS %d → %d", a.GOMAXPROCS, b.GOMAXPROCS))
+		h.event(b.Time, eventGOMAXPROCS, fmt.Sprintf("GOMAXPROCS %d → %d", a.GOMAXPROCS, b.GOMAXPROCS))
 	}
 	if a.Pressure != b.Pressure {
-		historyEvent(b.Time, eventPressure, ev.String())
+		h.event(b.Time, eventPressure, ev.String())
 	}
 }
 
-// historyEvent records an event.
-func historyEvent(at time.Time, kind, msg string) {
-	history.events.add(Event{Time: at.UTC(), Kind: kind, Message: msg})
+// event records an event; a nil h (Detect's owner) records nothing.
+func (h *history) event(at time.Time, kind, msg string) {
+	if h != nil {
+		h.events.add(Event{Time: at.UTC(), Kind: kind, Message: msg})
+	}
 }
 
-// recordInit records what Init decided, and its errors, as events.
-func recordInit(rep Report) {
+// recordInit records what Init decided, its errors and how the previous
+// run ended (once per previous run) as events.
+func (h *history) recordInit(rep Report, prev Exit, hasPrev bool) {
 	now := time.Now()
-	historyEvent(now, eventInit, rep.String())
+	h.event(now, eventInit, rep.String())
 	for _, e := range rep.Errors {
-		historyEvent(now, eventError, e)
+		h.event(now, eventError, e)
+	}
+	if !hasPrev || h == nil {
+		return
+	}
+	msg := fmt.Sprintf("the previous run (pid %d, %s) ended %s: %s", prev.PID, prev.Executable, prev.Kind, prev.Reason)
+	if len(prev.LastWords) > 0 {
+		msg += "; its last words: " + strings.Join(prev.LastWords, ", ")
+	}
+	if msg != h.exit {
+		h.exit = msg
+		h.event(now, eventPreviousExit, msg)
 	}
 }
 
-// historyNow returns a copy of the samples, oldest first, the events
-// (shared: not to be modified) and the interval the samples were taken at
-// (0 when no loop ever ran).
-func historyNow() ([]Sample, []Event, time.Duration) {
-	r := history.ring.Load()
-	if r == nil {
-		return nil, history.events.events(), 0
+// History is what the refresh loop recorded for the status page
+// (github.com/runtimehooks/tune/status): a sample per tick and the latest
+// events.
+type History struct {
+	// Interval is the refresh interval the samples were taken at; 0 when
+	// no loop ever ran.
+	Interval time.Duration
+	// Samples cover the last 15 minutes (at most 3600), oldest first.
+	Samples []Sample
+	// Events are the latest (at most 100), oldest first.
+	Events []Event
+}
+
+// RecentHistory returns the history the refresh loops of this process's
+// Inits recorded: empty before Init. It takes no lock the loop waits for
+// and never stops the world; the History is the caller's own copy.
+func RecentHistory() History {
+	o := current.Load()
+	if o == nil || o.hist == nil {
+		return History{}
 	}
-	return r.samples(make([]Sample, 0, len(r.slots))), history.events.events(), r.interval
+	h := o.hist
+	out := History{Events: slices.Clone(h.events.events())}
+	if h.ring != nil {
+		out.Interval = h.ring.interval
+		out.Samples = h.ring.samples(make([]Sample, 0, len(h.ring.slots)))
+	}
+	return out
 }

@@ -162,25 +162,6 @@ func TestEventLogBound(t *testing.T) {
 	}
 }
 
-// resetHistory empties the package's history for a test and puts it back
-// afterwards.
-func resetHistory(t *testing.T) {
-	t.Helper()
-	history.mu.Lock()
-	r, last, has, ev := history.ring.Load(), history.last, history.hasLast, history.events.list.Load()
-	history.ring.Store(nil)
-	history.hasLast = false
-	history.events.list.Store(nil)
-	history.mu.Unlock()
-	t.Cleanup(func() {
-		history.mu.Lock()
-		history.ring.Store(r)
-		history.last, history.hasLast = last, has
-		history.events.list.Store(ev)
-		history.mu.Unlock()
-	})
-}
-
 // reportWith is a report with a memory limit, a CPU quota and GOMAXPROCS.
 func reportWith(limit int64, quota float64, procs int) Report {
 	var r Report
@@ -188,20 +169,31 @@ func reportWith(limit int64, quota float64, procs int) Report {
 	return r
 }
 
+// read is what RecentHistory returns for h.
+func (h *history) read() History {
+	o := &owner{hist: h}
+	old := current.Swap(o)
+	defer current.Store(old)
+	return RecentHistory()
+}
+
 // TestRecordHistory: the loop's samples carry what it measured, changes
-// become events, and a new interval keeps the newest samples.
+// become events, and the next owner's history, at a new interval, keeps
+// the newest samples and the events.
 func TestRecordHistory(t *testing.T) {
-	resetHistory(t)
+	isolate(t)
 	runtime.GC() // /gc/heap/live is 0 before the first collection
+	h := newHistory(nil, time.Second)
 	now := time.Unix(1_700_000_000, 0)
 	ev := PressureEvent{MemoryInUse: 100 << 20, GOMEMLIMIT: math.MaxInt64, GCCPUFraction: 0.03}
 	rep := reportWith(256<<20, 1.5, 2)
 	for i := range 5 {
-		recordHistory(now.Add(time.Duration(i)*time.Second), time.Second, ev, &rep, false, nil)
+		h.sample(now.Add(time.Duration(i)*time.Second), ev, &rep, false, nil)
 	}
-	ss, evs, interval := historyNow()
-	if len(ss) != 5 || interval != time.Second {
-		t.Fatalf("%d samples at %v, want 5 at 1s", len(ss), interval)
+	got := h.read()
+	ss, evs := got.Samples, got.Events
+	if len(ss) != 5 || got.Interval != time.Second {
+		t.Fatalf("%d samples at %v, want 5 at 1s", len(ss), got.Interval)
 	}
 	s := ss[4]
 	if !s.Time.Equal(now.Add(4*time.Second)) || s.MemoryInUse != 100<<20 || s.GOMEMLIMIT != 0 || s.MemoryLimit != 256<<20 ||
@@ -214,56 +206,82 @@ func TestRecordHistory(t *testing.T) {
 
 	rep = reportWith(128<<20, 0, 1)
 	ev.GOMEMLIMIT, ev.Level, ev.Previous = 115<<20, PressureHigh, PressureNone
-	recordHistory(now.Add(5*time.Second), time.Second, ev, &rep, false, nil)
-	_, evs, _ = historyNow()
+	h.sample(now.Add(5*time.Second), ev, &rep, false, nil)
 	var kinds []string
-	for _, e := range evs {
+	for _, e := range h.read().Events {
 		kinds = append(kinds, e.Kind+": "+e.Message)
 	}
-	got := strings.Join(kinds, "\n")
+	all := strings.Join(kinds, "\n")
 	for _, want := range []string{
 		"limit: memory limit 256MiB → 128MiB, GOMEMLIMIT none → 115MiB",
 		"limit: CPU quota 1.5 → none",
 		"gomaxprocs: GOMAXPROCS 2 → 1",
 		"pressure: memory pressure high (was none)",
 	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("events lack %q:\n%s", want, got)
+		if !strings.Contains(all, want) {
+			t.Errorf("events lack %q:\n%s", want, all)
 		}
 	}
 
-	// A loop with another interval: a new ring, the samples carried over.
-	recordHistory(now.Add(6*time.Second), 2*time.Second, ev, &rep, false, nil)
-	ss, _, interval = historyNow()
-	if len(ss) != 7 || interval != 2*time.Second || ss[0].MemoryLimit != 256<<20 || ss[6].MemoryLimit != 128<<20 {
-		t.Errorf("after a new interval: %d samples at %v", len(ss), interval)
+	// The next Init's loop, at another interval: a new ring, the samples
+	// and events carried over.
+	next := newHistory(h, 2*time.Second)
+	next.sample(now.Add(6*time.Second), ev, &rep, false, nil)
+	got = next.read()
+	ss = got.Samples
+	if len(ss) != 7 || got.Interval != 2*time.Second || ss[0].MemoryLimit != 256<<20 || ss[6].MemoryLimit != 128<<20 || len(got.Events) != 4 {
+		t.Errorf("after a new interval: %d samples at %v, %d events", len(ss), got.Interval, len(got.Events))
 	}
+	// An Init without a loop keeps what there is.
+	if got := newHistory(next, 0).read(); len(got.Samples) != 7 || got.Interval != 2*time.Second {
+		t.Errorf("without a loop: %d samples at %v", len(got.Samples), got.Interval)
+	}
+	// A copy is the caller's own.
+	got.Events[0].Message = "changed"
+	if next.read().Events[0].Message == "changed" {
+		t.Error("RecentHistory hands out the events it keeps")
+	}
+}
+
+// TestRecentHistoryBeforeInit: nothing before Init; a nil history (the
+// owner Detect builds) records nothing.
+func TestRecentHistoryBeforeInit(t *testing.T) {
+	isolate(t)
+	current.Store(nil)
+	if h := RecentHistory(); h.Interval != 0 || h.Samples != nil || h.Events != nil {
+		t.Errorf("before Init: %+v", h)
+	}
+	var h *history
+	h.event(time.Now(), eventError, "x")
+	h.sample(time.Now(), PressureEvent{}, &Report{}, false, nil)
+	h.recordInit(Report{}, Exit{Kind: ExitCrashed}, true)
 }
 
 // TestRecordHistoryAllocs: a steady sample allocates nothing.
 func TestRecordHistoryAllocs(t *testing.T) {
-	resetHistory(t)
+	h := newHistory(nil, time.Second)
 	now := time.Now()
 	ev := PressureEvent{MemoryInUse: 1 << 20, GOMEMLIMIT: 1 << 30}
 	rep := reportWith(2<<30, 2, 2)
-	recordHistory(now, time.Second, ev, &rep, false, nil)
+	h.sample(now, ev, &rep, false, nil)
 	if n := testing.AllocsPerRun(1000, func() {
 		now = now.Add(time.Second)
-		recordHistory(now, time.Second, ev, &rep, false, nil)
+		h.sample(now, ev, &rep, false, nil)
 	}); n != 0 {
-		t.Errorf("recordHistory allocates %v times per sample, want 0", n)
+		t.Errorf("recording a sample allocates %v times, want 0", n)
 	}
 }
 
 // BenchmarkRecordHistory is the history's share of a refresh tick.
 func BenchmarkRecordHistory(b *testing.B) {
+	h := newHistory(nil, time.Second)
 	now := time.Now()
 	ev := PressureEvent{MemoryInUse: 1 << 20, GOMEMLIMIT: 1 << 30}
 	rep := reportWith(2<<30, 2, 2)
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(time.Second)
-		recordHistory(now, time.Second, ev, &rep, false, nil)
+		h.sample(now, ev, &rep, false, nil)
 	}
 }
 
@@ -272,14 +290,13 @@ func BenchmarkRecordHistory(b *testing.B) {
 // events, and Init's report is one.
 func TestHistoryFromLoop(t *testing.T) {
 	isolate(t)
-	resetHistory(t)
 	root, app := v2Tree(t, "314572800\n", "100000 100000\n")
 	c, errs := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	r := fixtureLoop(t, c)
-	recordInit(Current())
+	r.hist.recordInit(Current(), Exit{}, false)
 	now := time.Now()
 	tick := func() {
 		now = now.Add(c.refresh)
@@ -292,7 +309,8 @@ func TestHistoryFromLoop(t *testing.T) {
 	tick()
 	tick()
 
-	ss, evs, _ := historyNow()
+	h := RecentHistory()
+	ss, evs := h.Samples, h.Events
 	if len(ss) != 4 || ss[0].MemoryLimit != 314572800 || ss[1].MemoryLimit != 209715200 || ss[3].MemoryLimit != 209715200 {
 		t.Errorf("%d samples: %+v", len(ss), ss)
 	}
@@ -312,5 +330,59 @@ func TestHistoryFromLoop(t *testing.T) {
 	}
 	if n := strings.Count(all, "error: "); n != 1 {
 		t.Errorf("the garbage file is %d events, want 1 (as it is logged once):\n%s", n, all)
+	}
+}
+
+// TestHistoryPreviousExit: Init records how the previous run ended as an
+// event, once per previous run.
+func TestHistoryPreviousExit(t *testing.T) {
+	isolate(t)
+	h := newHistory(nil, time.Second)
+	e := Exit{Kind: ExitOOMKilled, Reason: "the OOM kill count rose", PID: 42, Executable: "/bin/app", LastWords: []string{"/tmp/app.heap"}}
+	h.recordInit(Report{}, e, true)
+	h.recordInit(Report{}, e, true) // a second Init: the same previous run
+	h = newHistory(h, time.Second)
+	h.recordInit(Report{}, e, true)
+	var exits []string
+	for _, ev := range h.read().Events {
+		if ev.Kind == eventPreviousExit {
+			exits = append(exits, ev.Message)
+		}
+	}
+	want := "the previous run (pid 42, /bin/app) ended oom-killed: the OOM kill count rose; its last words: /tmp/app.heap"
+	if len(exits) != 1 || exits[0] != want {
+		t.Errorf("previous-exit events %q, want one: %q", exits, want)
+	}
+}
+
+// TestDetectWritesNoHistory: a Detect whose kernel stats read fails
+// leaves the live history as it was; the same failure at Init is an
+// event (the control: the check can fail).
+func TestDetectWritesNoHistory(t *testing.T) {
+	isolate(t)
+	root, app := v2Tree(t, "314572800\n", "max 100000\n")
+	write(t, filepath.Join(app, "memory.current"), "garbage\n")
+	c, errs := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	errorEvents := func() (n int) {
+		for _, e := range RecentHistory().Events {
+			if e.Kind == eventError && strings.Contains(e.Message, "memory.current") {
+				n++
+			}
+		}
+		return n
+	}
+	fixtureLoop(t, c) // Init's path
+	if n := errorEvents(); n != 1 {
+		t.Fatalf("control: the failing memory.current at Init is %d events, want 1: %+v", n, RecentHistory().Events)
+	}
+	before := RecentHistory()
+	Detect(Options{Root: root, Logger: discardLogger()})
+	after := RecentHistory()
+	if len(after.Events) != len(before.Events) || len(after.Samples) != len(before.Samples) {
+		t.Errorf("Detect changed the history: %d events, %d samples before; %d, %d after:\n%+v",
+			len(before.Events), len(before.Samples), len(after.Events), len(after.Samples), after.Events)
 	}
 }

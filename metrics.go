@@ -116,6 +116,7 @@ type tuneCollector struct {
 	kernelDesc                                      [len(kernelSignals)][]*prometheus.Desc // each signal's series' descriptors
 
 	build prometheus.Metric // constant for the life of the process
+	exit  exitMetric        // gotune_previous_exit (below)
 
 	mu     sync.Mutex // the collector's own: guards the cache
 	from   *snapshot
@@ -172,6 +173,7 @@ func newTuneCollector() *tuneCollector {
 			c.kernelDesc[i] = append(c.kernelDesc[i], c.kernel[slices.Index(ms, e.metric)])
 		}
 	}
+	c.exit = newExitMetric()
 	return c
 }
 
@@ -183,6 +185,7 @@ func (c *tuneCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.kernel {
 		ch <- d
 	}
+	ch <- c.exit.desc
 }
 
 func (c *tuneCollector) Collect(ch chan<- prometheus.Metric) {
@@ -207,6 +210,7 @@ func (c *tuneCollector) Collect(ch chan<- prometheus.Metric) {
 	leakCounts(func(kind string, n uint64) {
 		ch <- prometheus.MustNewConstMetric(c.leaked, prometheus.CounterValue, float64(n), kind)
 	})
+	c.exit.collect(ch)
 }
 
 // collectKernel sends the kernel's numbers the loop last published, as
@@ -254,4 +258,22 @@ func (c *tuneCollector) fromReport(s *snapshot) []prometheus.Metric {
 	}
 	c.from, c.cached = s, ms
 	return ms
+}
+
+// The previous run's end: gotune_previous_exit.
+
+// exitMetric exports how the previous run ended (PreviousExit), so that an
+// alert can tell a restart after a crash or an OOM kill from a deploy.
+type exitMetric struct{ desc *prometheus.Desc }
+
+func newExitMetric() exitMetric {
+	return exitMetric{prometheus.NewDesc("gotune_previous_exit",
+		"How the previous run of the program ended, as Init found it in the crash file (always 1): kind crashed, oom-killed or unreported. Absent when no earlier run left its crash file (the first run, one that ended with tune.Shutdown, or crash output off).",
+		[]string{"kind"}, nil)}
+}
+
+func (m exitMetric) collect(ch chan<- prometheus.Metric) {
+	if e, ok := PreviousExit(); ok {
+		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, 1, string(e.Kind))
+	}
 }

@@ -91,6 +91,7 @@ type owner struct {
 	stop sync.Once
 
 	calls *delivery // OnPressure, nil without one
+	hist  *history  // the status page's history; nil but for a live Init's owner (history.go)
 }
 
 // build does what Init does before its loop starts: discovery, the

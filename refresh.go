@@ -58,7 +58,7 @@ func (o *owner) tick(now time.Time) {
 	}
 	ev := o.meter.measure(now, kl, ks)
 	o.press.store(ev)
-	recordHistory(now, o.c.refresh, ev, &o.snap.Load().report, o.sr != nil, &o.kcur)
+	o.hist.sample(now, ev, &o.snap.Load().report, o.sr != nil, &o.kcur)
 	if ok {
 		o.lastOK.Store(now.UnixNano())
 	}
@@ -133,7 +133,7 @@ func (o *owner) once(msg string) bool {
 		return false
 	}
 	o.logged[msg] = true
-	historyEvent(time.Now(), eventError, msg)
+	o.hist.event(time.Now(), eventError, msg)
 	return true
 }
 
@@ -162,7 +162,7 @@ func (o *owner) rediscover(stale cgroup.Limits) (*cgroup.Layout, cgroup.Limits) 
 	const msg = "the process's cgroups changed (it was moved, or its group went away) and were discovered again"
 	mem, cpu := dirOrNone(layout.Memory.Dirs), dirOrNone(layout.CPU.Dirs)
 	logLater(o.c.logger, slog.LevelInfo, "tune: "+msg, slog.String("memory_group", mem), slog.String("cpu_group", cpu))
-	historyEvent(time.Now(), eventRediscovery, msg+": memory group "+mem+", cpu group "+cpu)
+	o.hist.event(time.Now(), eventRediscovery, msg+": memory group "+mem+", cpu group "+cpu)
 	return layout, lim
 }
 

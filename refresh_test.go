@@ -92,6 +92,7 @@ func fixtureLoop(t *testing.T, c config) *owner {
 		t.Fatalf("config %+v asks for no loop", c)
 	}
 	close(o.done) // no goroutine: nothing for halt to wait for
+	o.startHistory(nil)
 	current.Store(o)
 	t.Cleanup(o.closeByHand)
 	return o
@@ -254,6 +255,7 @@ func realLoop(tb testing.TB) *owner {
 	_ = layout
 	c, _ := loadConfig(Options{Root: root, Logger: discardLogger()}, func(string) string { return "" })
 	o := build(c, root == "/", false, applied{}, nil)
+	o.startHistory(nil) // as Init does: the tick records a sample
 	o.prepare(time.Now())
 	close(o.done)
 	o.rd.WatchMoves() // as run does

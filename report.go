@@ -208,3 +208,42 @@ func (c CPUReport) MarshalJSON() ([]byte, error) {
 		Quota *float64 `json:"quota_cores"`
 	}{plain(c), nullIf(c.Quota, 0)})
 }
+
+// MarshalJSON leaves out the byte counts that were not read rather than
+// writing 0, and not_go_memory_bytes also when Go's memory in use was not
+// measured (Detect and a one-shot `tune -json` run no loop).
+func (k KernelReport) MarshalJSON() ([]byte, error) {
+	type plain KernelReport
+	return json.Marshal(struct {
+		MemoryUsage *int64 `json:"memory_usage_bytes,omitempty"`
+		MemoryPeak  *int64 `json:"memory_peak_bytes,omitempty"`
+		NotGo       *int64 `json:"not_go_memory_bytes,omitempty"`
+		plain
+	}{nullIf(k.MemoryUsage, 0), nullIf(k.MemoryPeak, 0), nullIf(k.NotGo, 0), plain(k)})
+}
+
+// MarshalJSON writes only available and note when the kernel gave no
+// figures.
+func (p PSIReport) MarshalJSON() ([]byte, error) {
+	type plain PSIReport
+	if p.Available {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(unavailable{p.Available, p.Note})
+}
+
+// MarshalJSON writes only available and note when the kernel gave no
+// counts.
+func (e MemoryEventsReport) MarshalJSON() ([]byte, error) {
+	type plain MemoryEventsReport
+	if e.Available {
+		return json.Marshal(plain(e))
+	}
+	return json.Marshal(unavailable{e.Available, e.Note})
+}
+
+// unavailable is the JSON of a part the kernel did not give.
+type unavailable struct {
+	Available bool   `json:"available"`
+	Note      string `json:"note,omitempty"`
+}

@@ -104,7 +104,8 @@ func Init(opts Options) (rep Report, err error) {
 	c, errs := loadConfig(opts, os.Getenv)
 	o, lines := replace(c, errs)
 	rep = o.reportNow()
-	recordInit(rep)
+	prevExit, hasPrev := PreviousExit()
+	o.hist.recordInit(rep, prevExit, hasPrev)
 
 	// The report is published and no lock is held: the logger may call
 	// into tune.
@@ -149,6 +150,7 @@ func replace(c config, errs []error) (*owner, []logLine) {
 	}
 	rep.CrashFile = crashFileInUse()
 	o.publish(rep)
+	o.startHistory(old)
 	o.start(old)
 	current.Store(o)
 	lines = append(lines, setFlight(c)...) // the flight recorder follows the configuration (lastwords)

@@ -160,10 +160,28 @@ func BenchmarkDetect(b *testing.B) {
 // (after the imports' init); the benchmark reports it (rss-KiB, the last
 // run's) and the program's size on disk (binary-bytes).
 func BenchmarkBlankImport(b *testing.B) {
+	runPrograms(b, []program{{"tune", "./cmd/blanktune"}, {"baseline", "./cmd/blankbaseline"}, {"plain", "./cmd/blankplain"}})
+}
+
+// BenchmarkBlankService is the same for a typical small service
+// (net/http, client_golang's Go and process collectors, slog,
+// encoding/json: internal/service) with tune's blank import (tune) and
+// without (baseline): what the import adds to a program that already
+// links what a service links. The RSS is taken once the service is set
+// up, before it would serve.
+func BenchmarkBlankService(b *testing.B) {
+	runPrograms(b, []program{{"tune", "./cmd/servicetune"}, {"baseline", "./cmd/serviceplain"}})
+}
+
+// program is one side of a blank-import benchmark: its name and package.
+type program struct{ name, pkg string }
+
+// runPrograms runs each program from exec to exit, b.N times, as a
+// sub-benchmark named after it, reporting its RSS (rss-KiB, as it printed
+// it) and its size on disk (binary-bytes).
+func runPrograms(b *testing.B, sides []program) {
 	requireInside(b)
-	for _, side := range []struct{ name, pkg string }{
-		{"tune", "./cmd/blanktune"}, {"baseline", "./cmd/blankbaseline"}, {"plain", "./cmd/blankplain"},
-	} {
+	for _, side := range sides {
 		bin := harness.Build(b, side.pkg)
 		fi, err := os.Stat(bin)
 		if err != nil {

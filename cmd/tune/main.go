@@ -10,7 +10,7 @@
 //	                pressure) until interrupted; with -json the full report
 //	                comes first, on one line
 //	tune -status ADDR
-//	                also serve the status page (tune.StatusHandler) of this
+//	                also serve the status page (package tune/status) of this
 //	                process at http://ADDR/debug/tune until interrupted: with
 //	                -watch it shows the live loop; without, the report is
 //	                printed and the refresh loop runs for the page
@@ -26,12 +26,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/runtimehooks/tune"
 )
@@ -110,21 +107,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// serveStatus serves tune.StatusHandler at addr, at /debug/tune and
-// /debug/tune.json, says where on stderr, and returns the function that
-// stops it.
-func serveStatus(addr string, stderr io.Writer) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("-status: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/debug/tune", tune.StatusHandler())
-	mux.Handle("/debug/tune.json", tune.StatusHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	fmt.Fprintf(stderr, "tune: status page at http://%s/debug/tune\n", ln.Addr())
-	return func() { srv.Close() }, nil
 }

@@ -196,6 +196,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if got, _ := domValue(t, dom, "id", "gomemlimit-now", "data-value"); got != wantGOMEMLIMIT {
 		t.Errorf("#gomemlimit-now %d, want %d", got, wantGOMEMLIMIT)
 	}
+	if !bytes.Contains(dom, []byte(`<section id="previous-exit">`)) {
+		t.Error("the rendered DOM has no section on how the previous run ended")
+	}
 
 	// The page updates itself: keep the page as it was before the limit
 	// changes, lower the limit, and let the browser load that old page

@@ -3,7 +3,7 @@
 //
 //	/metrics      Prometheus metrics (tune.MetricsHandler)
 //	/version      which build is running (tune.VersionHandler)
-//	/debug/tune   the live status page (tune.StatusHandler), and its JSON
+//	/debug/tune   the live status page (package tune/status), and its JSON
 //	              at /debug/tune.json
 //	/healthz      "ok"
 //
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/runtimehooks/tune"
+	"github.com/runtimehooks/tune/status"
 )
 
 func main() {
@@ -54,8 +55,8 @@ func run(addr string, churnMiB int) error {
 	// paths). Like net/http/pprof, it belongs on an internal port: a real
 	// service serves /debug/ from a second listener that only the
 	// operators reach. This example has one, on localhost.
-	mux.Handle("/debug/tune", tune.StatusHandler())
-	mux.Handle("/debug/tune.json", tune.StatusHandler())
+	mux.Handle("/debug/tune", status.Handler())
+	mux.Handle("/debug/tune.json", status.Handler())
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -32,6 +32,8 @@ BenchmarkStatusRender/json-2    	     100	   3000000 ns/op	    250000 bytes/page
 BenchmarkBlankImport/tune-2     	     100	  12904176 ns/op	  13482161 binary-bytes	     10156 rss-KiB
 BenchmarkBlankImport/baseline-2 	     100	   4269883 ns/op	   3327658 binary-bytes	      2804 rss-KiB
 BenchmarkBlankImport/plain-2    	     100	   2211858 ns/op	   2588430 binary-bytes	      2304 rss-KiB
+BenchmarkBlankService/tune-2    	      30	   6102053 ns/op	  16343110 binary-bytes	     11900 rss-KiB
+BenchmarkBlankService/baseline-2	      30	   4541493 ns/op	  15310761 binary-bytes	     10360 rss-KiB
 PASS
 `
 
@@ -142,19 +144,22 @@ func TestHostRows(t *testing.T) {
 		"scrape /metrics":                  "PASS", // 1.13×
 		"scrape: stop-the-world":           "PASS",
 		"status page":                      "info",
-		"blank import":                     "info",
-		"per-route profiler labels, plain pattern: LabelRoutes":     "PASS", // +539 ns
-		"per-route profiler labels, plain pattern: added allocs":    "PASS", // +2
-		"per-route profiler labels, wildcard pattern: LabelRoutes":  "FAIL", // +1.09 µs
-		"per-route profiler labels, wildcard pattern: added allocs": "info",
-		"survival (host v1), 256 MiB":                               "PASS", // no tuning killed both times
-		"survival (host v1): outcome":                               "PASS",
-		"survival (host v1): throughput, tune vs no limit":          "FAIL", // 0.70× per CPU-second
-		"survival (host v1): throughput, tune vs automemlimit":      "FAIL", // 0.78×
-		"reaction (host v1): memory.limit_in_bytes lowered":         "FAIL", // 1.6 s
-		"reaction (host v1): memory.limit_in_bytes removed":         "FAIL",
-		"idle CPU over 60 s":                                        "FAIL", // idle.json missing: the measurement failed
-		"idle CPU: the tick's work":                                 "FAIL",
+		"blank import, an empty program":   "info",
+		"blank import, a typical service (net/http, client_golang's Go collector, slog, encoding/json): binary size": "FAIL", // +1.03 MB
+		"blank import, a typical service (net/http, client_golang's Go collector, slog, encoding/json): start-up":    "info",
+		"blank import, a typical service (net/http, client_golang's Go collector, slog, encoding/json): RSS":         "info",
+		"per-route profiler labels, plain pattern: LabelRoutes":                                                      "PASS", // +539 ns
+		"per-route profiler labels, plain pattern: added allocs":                                                     "PASS", // +2
+		"per-route profiler labels, wildcard pattern: LabelRoutes":                                                   "FAIL", // +1.09 µs
+		"per-route profiler labels, wildcard pattern: added allocs":                                                  "info",
+		"survival (host v1), 256 MiB":                          "PASS", // no tuning killed both times
+		"survival (host v1): outcome":                          "PASS",
+		"survival (host v1): throughput, tune vs no limit":     "FAIL", // 0.70× per CPU-second
+		"survival (host v1): throughput, tune vs automemlimit": "FAIL", // 0.78×
+		"reaction (host v1): memory.limit_in_bytes lowered":    "FAIL", // 1.6 s
+		"reaction (host v1): memory.limit_in_bytes removed":    "FAIL",
+		"idle CPU over 60 s":                                   "FAIL", // idle.json missing: the measurement failed
+		"idle CPU: the tick's work":                            "FAIL",
 	})
 	for _, r := range rows {
 		if strings.HasPrefix(r.Name, "refresh tick with the kernel's") && !strings.Contains(r.Tune, "does not read them yet") {

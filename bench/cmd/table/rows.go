@@ -32,6 +32,7 @@ func hostRows(bs benchmarks, dir string) []Row {
 		statusRow(bs, "json"),
 	)
 	rows = append(rows, blankRows(bs)...)
+	rows = append(rows, serviceRows(bs)...)
 	rows = append(rows, survivalRows(filepath.Join(dir, result.SurvivalFile), "host v1", "memory.limit_in_bytes")...)
 	rows = append(rows, reactionRows(filepath.Join(dir, result.ReactionFile), "host v1", "memory.limit_in_bytes")...)
 	rows = append(rows, idleRows(filepath.Join(dir, result.IdleFile))...)
@@ -183,7 +184,7 @@ func tickStatsRow(bs benchmarks) Row {
 // statusRow is the status page's render of 15 minutes of history, as
 // HTML or JSON (informational).
 func statusRow(bs benchmarks, form string) Row {
-	name := "status page (tune.StatusHandler), 15 min of history (900 samples), rendered as " + form + ": time/op, bytes, allocs/op"
+	name := "status page (status.Handler), 15 min of history (900 samples), rendered as " + form + ": time/op, bytes, allocs/op"
 	b := "BenchmarkStatusRender/" + form
 	t, ok1 := bs.median(b, "ns/op")
 	size, ok2 := bs.median(b, "bytes/page")
@@ -193,6 +194,33 @@ func statusRow(bs benchmarks, form string) Row {
 	}
 	return Row{Name: name, Tune: fmt.Sprintf("%s, %.0f KB, %s allocs", ns(t), size/1e3, count(allocs)),
 		Baseline: "—", Ratio: "—", Target: "—", Result: "info"}
+}
+
+// serviceRows are what the blank import adds to a typical small service
+// (BenchmarkBlankService): its binary size against a target, its start-up
+// and RSS for information.
+func serviceRows(bs benchmarks) []Row {
+	const what = "blank import, a typical service (net/http, client_golang's Go collector, slog, encoding/json): "
+	mb := func(v float64) string { return fmt.Sprintf("%.2f MB", v/1e6) }
+	kib := func(v float64) string { return fmt.Sprintf("%.1f MiB", v/1024) }
+	rows := []Row{addedRow(bs, what+"binary size, with tune/auto − without", "BenchmarkBlankService", "binary-bytes", 0.8e6, mb)}
+	for _, c := range []struct {
+		what, unit string
+		format     func(float64) string
+	}{
+		{"start-up, exec to exit", "ns/op", ns},
+		{"RSS once set up", "rss-KiB", kib},
+	} {
+		name := what + c.what + ", with tune/auto − without"
+		t, b, ok := added(bs, "BenchmarkBlankService", c.unit)
+		if !ok {
+			rows = append(rows, na(name, "—", "no "+c.unit+" results for BenchmarkBlankService"))
+			continue
+		}
+		rows = append(rows, Row{Name: name, Tune: c.format(t) + " (+" + c.format(t-b) + ")", Baseline: c.format(b),
+			Ratio: fmt.Sprintf("%.2f×", t/b), Target: "—", Result: "info"})
+	}
+	return rows
 }
 
 // blankRows are what the blank import costs an empty program, against

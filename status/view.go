@@ -1,15 +1,16 @@
-package tune
+package status
 
 import (
 	"fmt"
 	"html/template"
 	"math"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/runtimehooks/tune"
 )
 
-// What the status page's template shows, computed from a statusInput by
+// What the status page's template shows, computed from a input by
 // pure functions: the numbers in plain words and the plots as SVG paths.
 
 // The plot area in SVG units (the template draws the axes around it).
@@ -31,6 +32,7 @@ type statusView struct {
 	Plots       []plotView
 	Summary     string
 	Rows        []reportRow
+	Exit        *exitView
 	Events      []eventView
 }
 
@@ -75,7 +77,7 @@ type eventView struct {
 	When, Kind, Message string
 }
 
-func buildStatusView(in statusInput) statusView {
+func buildStatusView(in input) statusView {
 	v := statusView{
 		Style:       statusStyle,
 		Script:      statusScript,
@@ -95,6 +97,7 @@ func buildStatusView(in statusInput) statusView {
 	v.Cards = statusCards(in)
 	v.Plots = statusPlots(in.Samples, in.Now)
 	v.Summary, v.Rows = reportRows(in.Report)
+	v.Exit = previousExit(in.Exit)
 	for i := len(in.Events) - 1; i >= 0; i-- {
 		e := in.Events[i]
 		v.Events = append(v.Events, eventView{When: e.Time.UTC().Format("15:04:05"), Kind: e.Kind, Message: e.Message})
@@ -104,11 +107,11 @@ func buildStatusView(in statusInput) statusView {
 
 // latest is what the page shows as "now": the newest sample, or without
 // one what the Report and the pressure measurement say.
-func latest(in statusInput) (Sample, bool) {
+func latest(in input) (tune.Sample, bool) {
 	if n := len(in.Samples); n > 0 {
 		return in.Samples[n-1], true
 	}
-	s := Sample{
+	s := tune.Sample{
 		MemoryInUse: in.Pressure.MemoryInUse, GOMEMLIMIT: in.Report.Memory.GOMEMLIMIT,
 		MemoryLimit: in.Report.Memory.Limit, GCCPUFraction: in.Pressure.GCCPUFraction,
 		GOMAXPROCS: in.Report.CPU.GOMAXPROCS, CPUQuota: in.Report.CPU.Quota, Pressure: in.Pressure.Level,
@@ -119,11 +122,11 @@ func latest(in statusInput) (Sample, bool) {
 	return s, false
 }
 
-func statusCards(in statusInput) []statusCard {
+func statusCards(in input) []statusCard {
 	s, sampled := latest(in)
 	heap := statusCard{ID: "heap-live-now", Label: "Go heap, live", Text: "unknown", Raw: "0"}
 	if sampled {
-		heap.Text, heap.Raw = bytesText(int64(s.HeapLive)), uintRaw(s.HeapLive)
+		heap.Text, heap.Raw = heapText(s.HeapLive), uintRaw(s.HeapLive)
 	}
 	usage := statusCard{ID: "memory-usage-now", Label: "group memory usage", Text: "not read", Raw: "0"}
 	if s.MemoryUsage > 0 {
@@ -143,13 +146,29 @@ func statusCards(in statusInput) []statusCard {
 	return cards
 }
 
+// bytesText is a byte count for people ("172.8 MiB", "512 B"), "none"
+// for 0 and for the runtime's "no limit".
 func bytesText(n int64) string {
 	if n <= 0 || n == math.MaxInt64 {
 		return "none"
 	}
-	s := bytesOrNone(n) // "172.8MiB", "512B"
-	unit := strings.IndexFunc(s, func(r rune) bool { return r >= 'A' && r <= 'Z' })
-	return s[:unit] + " " + s[unit:]
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	v, unit := float64(n)/1024, 0
+	for ; v >= 1024 && unit < 4; unit++ {
+		v /= 1024
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64) + " " + [...]string{"KiB", "MiB", "GiB", "TiB", "PiB"}[unit]
+}
+
+// heapText is the live heap for people: before the first garbage
+// collection the runtime has not measured it yet.
+func heapText(n uint64) string {
+	if n == 0 {
+		return "no GC yet"
+	}
+	return bytesText(int64(n))
 }
 
 func percentText(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" }
@@ -171,24 +190,24 @@ func percentRaw(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) + 
 // sample (ok false: no value, a gap in the line) and how to show it.
 type series struct {
 	name, label string
-	value       func(Sample) (float64, bool)
-	raw, text   func(Sample) string
+	value       func(tune.Sample) (float64, bool)
+	raw, text   func(tune.Sample) string
 }
 
 func positive(f float64) (float64, bool) { return f, f > 0 }
 
-func statusPlots(ss []Sample, now time.Time) []plotView {
+func statusPlots(ss []tune.Sample, now time.Time) []plotView {
 	axis := newTimeAxis(ss, now)
-	heapLive := series{"heap-live", "Go heap, live", func(s Sample) (float64, bool) { return positive(float64(s.HeapLive)) },
-		func(s Sample) string { return uintRaw(s.HeapLive) }, func(s Sample) string { return bytesText(int64(s.HeapLive)) }}
-	inUse := series{"memory-in-use", "Go memory in use", func(s Sample) (float64, bool) { return positive(float64(s.MemoryInUse)) },
-		func(s Sample) string { return uintRaw(s.MemoryInUse) }, func(s Sample) string { return bytesText(int64(s.MemoryInUse)) }}
-	gomemlimit := series{"gomemlimit", "GOMEMLIMIT", func(s Sample) (float64, bool) { return positive(float64(s.GOMEMLIMIT)) },
-		func(s Sample) string { return intRaw(s.GOMEMLIMIT) }, func(s Sample) string { return bytesText(s.GOMEMLIMIT) }}
-	limit := series{"memory-limit", "cgroup memory limit", func(s Sample) (float64, bool) { return positive(float64(s.MemoryLimit)) },
-		func(s Sample) string { return intRaw(s.MemoryLimit) }, func(s Sample) string { return bytesText(s.MemoryLimit) }}
-	usage := series{"memory-usage", "group memory usage (kernel)", func(s Sample) (float64, bool) { return positive(float64(s.MemoryUsage)) },
-		func(s Sample) string { return intRaw(s.MemoryUsage) }, func(s Sample) string { return bytesText(s.MemoryUsage) }}
+	heapLive := series{"heap-live", "Go heap, live", func(s tune.Sample) (float64, bool) { return positive(float64(s.HeapLive)) },
+		func(s tune.Sample) string { return uintRaw(s.HeapLive) }, func(s tune.Sample) string { return heapText(s.HeapLive) }}
+	inUse := series{"memory-in-use", "Go memory in use", func(s tune.Sample) (float64, bool) { return positive(float64(s.MemoryInUse)) },
+		func(s tune.Sample) string { return uintRaw(s.MemoryInUse) }, func(s tune.Sample) string { return bytesText(int64(s.MemoryInUse)) }}
+	gomemlimit := series{"gomemlimit", "GOMEMLIMIT", func(s tune.Sample) (float64, bool) { return positive(float64(s.GOMEMLIMIT)) },
+		func(s tune.Sample) string { return intRaw(s.GOMEMLIMIT) }, func(s tune.Sample) string { return bytesText(s.GOMEMLIMIT) }}
+	limit := series{"memory-limit", "cgroup memory limit", func(s tune.Sample) (float64, bool) { return positive(float64(s.MemoryLimit)) },
+		func(s tune.Sample) string { return intRaw(s.MemoryLimit) }, func(s tune.Sample) string { return bytesText(s.MemoryLimit) }}
+	usage := series{"memory-usage", "group memory usage (kernel)", func(s tune.Sample) (float64, bool) { return positive(float64(s.MemoryUsage)) },
+		func(s tune.Sample) string { return intRaw(s.MemoryUsage) }, func(s tune.Sample) string { return bytesText(s.MemoryUsage) }}
 	memSeries := []series{heapLive, inUse, gomemlimit, limit}
 	if anyValue(ss, usage) {
 		memSeries = append(memSeries, usage)
@@ -203,22 +222,22 @@ func statusPlots(ss []Sample, now time.Time) []plotView {
 		"The Go heap (live after the last GC, and all the Go runtime holds) against GOMEMLIMIT, the soft limit the GC works to stay under, and the cgroup limit, where the kernel kills.",
 		memAxis, ss, memSeries)
 
-	gcSeries := series{"gc-cpu", "GC CPU", func(s Sample) (float64, bool) { return 100 * s.GCCPUFraction, true },
-		func(s Sample) string { return floatRaw(s.GCCPUFraction) }, func(s Sample) string { return percentText(s.GCCPUFraction) }}
+	gcSeries := series{"gc-cpu", "GC CPU", func(s tune.Sample) (float64, bool) { return 100 * s.GCCPUFraction, true },
+		func(s tune.Sample) string { return floatRaw(s.GCCPUFraction) }, func(s tune.Sample) string { return percentText(s.GCCPUFraction) }}
 	gcMax := min(max(maxValue(ss, []series{gcSeries}), 10), 100)
 	gc := axis.plot("gc", "GC CPU and memory pressure",
 		"The share of the CPU the garbage collector used over the last 10 s; the background shows when tune measured high or critical memory pressure.",
 		newValueAxis(gcMax, 0, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + "%" }), ss, []series{gcSeries})
 	gc.Bands = axis.bands(ss)
-	gc.BandSeries, gc.BandNow = "pressure", PressureNone.String()
+	gc.BandSeries, gc.BandNow = "pressure", tune.PressureNone.String()
 	if n := len(ss); n > 0 {
 		gc.BandNow = ss[n-1].Pressure.String()
 	}
 
-	procs := series{"gomaxprocs", "GOMAXPROCS", func(s Sample) (float64, bool) { return float64(s.GOMAXPROCS), s.GOMAXPROCS > 0 },
-		func(s Sample) string { return strconv.Itoa(s.GOMAXPROCS) }, func(s Sample) string { return strconv.Itoa(s.GOMAXPROCS) }}
-	quota := series{"cpu-quota", "CPU quota", func(s Sample) (float64, bool) { return positive(s.CPUQuota) },
-		func(s Sample) string { return floatRaw(s.CPUQuota) }, func(s Sample) string { return quotaText(s.CPUQuota) }}
+	procs := series{"gomaxprocs", "GOMAXPROCS", func(s tune.Sample) (float64, bool) { return float64(s.GOMAXPROCS), s.GOMAXPROCS > 0 },
+		func(s tune.Sample) string { return strconv.Itoa(s.GOMAXPROCS) }, func(s tune.Sample) string { return strconv.Itoa(s.GOMAXPROCS) }}
+	quota := series{"cpu-quota", "CPU quota", func(s tune.Sample) (float64, bool) { return positive(s.CPUQuota) },
+		func(s tune.Sample) string { return floatRaw(s.CPUQuota) }, func(s tune.Sample) string { return quotaText(s.CPUQuota) }}
 	cpuSeries := []series{procs, quota}
 	cpu := axis.plot("cpu", "GOMAXPROCS and the CPU quota",
 		"How many threads run Go code at once, against the CPUs the cgroup quota allows.",
@@ -226,10 +245,10 @@ func statusPlots(ss []Sample, now time.Time) []plotView {
 
 	plots := []plotView{memory, gc, cpu}
 	psi := []series{
-		psiSeries("psi-memory-some", "memory, some", func(s Sample) float64 { return s.PSIMemorySome }),
-		psiSeries("psi-memory-full", "memory, full", func(s Sample) float64 { return s.PSIMemoryFull }),
-		psiSeries("psi-cpu-some", "CPU, some", func(s Sample) float64 { return s.PSICPUSome }),
-		psiSeries("psi-io-some", "I/O, some", func(s Sample) float64 { return s.PSIIOSome }),
+		psiSeries("psi-memory-some", "memory, some", func(s tune.Sample) float64 { return s.PSIMemorySome }),
+		psiSeries("psi-memory-full", "memory, full", func(s tune.Sample) float64 { return s.PSIMemoryFull }),
+		psiSeries("psi-cpu-some", "CPU, some", func(s tune.Sample) float64 { return s.PSICPUSome }),
+		psiSeries("psi-io-some", "I/O, some", func(s tune.Sample) float64 { return s.PSIIOSome }),
 	}
 	var present []series
 	for _, p := range psi {
@@ -245,10 +264,10 @@ func statusPlots(ss []Sample, now time.Time) []plotView {
 	return plots
 }
 
-func psiSeries(name, label string, get func(Sample) float64) series {
-	return series{name, label, func(s Sample) (float64, bool) { v := get(s); return v, v >= 0 },
-		func(s Sample) string { return psiRaw(get(s)) },
-		func(s Sample) string {
+func psiSeries(name, label string, get func(tune.Sample) float64) series {
+	return series{name, label, func(s tune.Sample) (float64, bool) { v := get(s); return v, v >= 0 },
+		func(s tune.Sample) string { return psiRaw(get(s)) },
+		func(s tune.Sample) string {
 			if v := get(s); v >= 0 {
 				return percentRaw(v)
 			}
@@ -256,7 +275,7 @@ func psiSeries(name, label string, get func(Sample) float64) series {
 		}}
 }
 
-func anyValue(ss []Sample, s series) bool {
+func anyValue(ss []tune.Sample, s series) bool {
 	for _, x := range ss {
 		if _, ok := s.value(x); ok {
 			return true
@@ -265,7 +284,7 @@ func anyValue(ss []Sample, s series) bool {
 	return false
 }
 
-func maxValue(ss []Sample, sers []series) float64 {
+func maxValue(ss []tune.Sample, sers []series) float64 {
 	m := 0.0
 	for _, s := range sers {
 		for _, x := range ss {
@@ -333,7 +352,7 @@ type timeAxis struct {
 }
 
 // newTimeAxis spans the samples; without any, the minute before now.
-func newTimeAxis(ss []Sample, now time.Time) timeAxis {
+func newTimeAxis(ss []tune.Sample, now time.Time) timeAxis {
 	if len(ss) == 0 {
 		return timeAxis{from: now.Add(-time.Minute), to: now}
 	}
@@ -374,7 +393,7 @@ func shortDuration(d time.Duration) string {
 }
 
 // plot draws sers over the samples.
-func (a timeAxis) plot(id, title, what string, v valueAxis, ss []Sample, sers []series) plotView {
+func (a timeAxis) plot(id, title, what string, v valueAxis, ss []tune.Sample, sers []series) plotView {
 	p := plotView{ID: id, Title: title, What: what, YTicks: v.ticks(), XTicks: a.ticks()}
 	for _, s := range sers {
 		sv := seriesView{Name: s.name, Label: s.label, D: a.path(v, ss, s), Now: "0", NowText: "none"}
@@ -389,7 +408,7 @@ func (a timeAxis) plot(id, title, what string, v valueAxis, ss []Sample, sers []
 // path is the SVG path of one series: a gap where it has no value, and
 // within a run of equal values only the run's ends (limits stay flat for
 // hours: this keeps the page small).
-func (a timeAxis) path(v valueAxis, ss []Sample, s series) string {
+func (a timeAxis) path(v valueAxis, ss []tune.Sample, s series) string {
 	type pt struct{ x, y float64 }
 	b := make([]byte, 0, 256)
 	run := make([]pt, 0, len(ss))
@@ -429,7 +448,7 @@ func (a timeAxis) path(v valueAxis, ss []Sample, s series) string {
 
 // bands are the stretches of time with high or critical pressure, each
 // reaching to the next sample.
-func (a timeAxis) bands(ss []Sample) []bandView {
+func (a timeAxis) bands(ss []tune.Sample) []bandView {
 	var out []bandView
 	for i := 0; i < len(ss); {
 		lvl := ss[i].Pressure
@@ -437,7 +456,7 @@ func (a timeAxis) bands(ss []Sample) []bandView {
 		for j < len(ss) && ss[j].Pressure == lvl {
 			j++
 		}
-		if lvl > PressureNone {
+		if lvl > tune.PressureNone {
 			x0 := a.x(ss[i].Time)
 			x1 := plotW
 			if j < len(ss) {
@@ -459,7 +478,7 @@ func appendCoord(b []byte, f float64) []byte {
 
 // reportRows puts the Report in plain words: one row per finding or
 // decision, with the reason beside it.
-func reportRows(r Report) (string, []reportRow) {
+func reportRows(r tune.Report) (string, []reportRow) {
 	if r.Cgroup.Mode == "" && r.Memory.Action == "" && r.CPU.Action == "" {
 		return "tune.Init has not run in this process: nothing was found or decided yet.", nil
 	}
@@ -488,7 +507,7 @@ func reportRows(r Report) (string, []reportRow) {
 	m := r.Memory
 	limit := "none"
 	if m.Limit > 0 {
-		limit = bytesText(m.Limit) + ", from " + m.Source + " (" + strings.TrimSuffix(levelName(m.LevelsUp), "'s") + ")"
+		limit = bytesText(m.Limit) + ", from " + m.Source + " (" + levelText(m.LevelsUp) + ")"
 	}
 	rows = append(rows,
 		reportRow{ID: "memory-limit", Name: "Memory limit", Value: limit},
@@ -499,7 +518,7 @@ func reportRows(r Report) (string, []reportRow) {
 	c := r.CPU
 	quota := "none"
 	if c.Quota > 0 {
-		quota = quotaText(c.Quota) + ", from " + c.Source + " (" + strings.TrimSuffix(levelName(c.LevelsUp), "'s") + ")"
+		quota = quotaText(c.Quota) + ", from " + c.Source + " (" + levelText(c.LevelsUp) + ")"
 	}
 	rows = append(rows,
 		reportRow{ID: "cpu-quota", Name: "CPU quota", Value: quota,
@@ -525,4 +544,17 @@ func ratioText(r float64) string {
 		return ""
 	}
 	return " (" + strconv.FormatFloat(100*r, 'f', -1, 64) + "% of the limit)"
+}
+
+// levelText names the cgroup level a limit came from.
+func levelText(level int) string {
+	switch {
+	case level == 0:
+		return "own group"
+	case level < 0:
+		return "an ancestor above the mount point"
+	case level == 1:
+		return "parent group"
+	}
+	return "ancestor " + strconv.Itoa(level) + " levels up"
 }

@@ -1,34 +1,38 @@
-package tune
+package status
 
 import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"log/slog"
 	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runtimehooks/tune"
 )
 
 // fakeHistory is n samples at 1 s ending at now: a heap that saws up and
 // down under a 256 MiB limit lowered to 192 MiB halfway, a stretch of high
 // pressure, and the events that go with it.
-func fakeHistory(now time.Time, n int) ([]Sample, []Event) {
-	ss := make([]Sample, n)
+func fakeHistory(now time.Time, n int) ([]tune.Sample, []tune.Event) {
+	ss := make([]tune.Sample, n)
 	for i := range ss {
 		limit := int64(256 << 20)
 		if i >= n/2 {
 			limit = 192 << 20
 		}
 		heap := uint64(20<<20 + (i%120)*(1<<20))
-		ss[i] = Sample{
+		ss[i] = tune.Sample{
 			Time:     now.Add(time.Duration(i-n+1) * time.Second).UTC(),
 			HeapLive: heap, MemoryInUse: heap + 12<<20,
 			GOMEMLIMIT: int64(0.9 * float64(limit)), MemoryLimit: limit,
@@ -36,46 +40,42 @@ func fakeHistory(now time.Time, n int) ([]Sample, []Event) {
 			PSIMemorySome: -1, PSIMemoryFull: -1, PSICPUSome: -1, PSIIOSome: -1,
 		}
 		if i > n*2/3 && i < n*2/3+30 {
-			ss[i].Pressure = PressureHigh
+			ss[i].Pressure = tune.PressureHigh
 		}
 	}
-	evs := []Event{
-		{Time: ss[0].Time, Kind: eventInit, Message: "tune: cgroup v1; memory limit 256MiB"},
-		{Time: ss[n/2].Time, Kind: eventLimit, Message: "memory limit 256MiB → 192MiB, GOMEMLIMIT 230.4MiB → 172.8MiB"},
+	evs := []tune.Event{
+		{Time: ss[0].Time, Kind: "init", Message: "tune: cgroup v1; memory limit 256MiB"},
+		{Time: ss[n/2].Time, Kind: "limit", Message: "memory limit 256MiB → 192MiB, GOMEMLIMIT 230.4MiB → 172.8MiB"},
 	}
 	return ss, evs
 }
 
 // fakeStatus is what the page shows in these tests; hostile puts markup
 // in every value that comes from the file system.
-func fakeStatus(hostile string) statusInput {
+func fakeStatus(hostile string) input {
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	ss, evs := fakeHistory(now, 900)
 	grp := "/sys/fs/cgroup/memory/app" + hostile
-	rep := Report{
-		Cgroup: CgroupReport{Version: 1, Mode: "hybrid", MemoryGroup: grp, CPUGroup: "/sys/fs/cgroup/cpu/app" + hostile,
+	rep := tune.Report{
+		Cgroup: tune.CgroupReport{Version: 1, Mode: "hybrid", MemoryGroup: grp, CPUGroup: "/sys/fs/cgroup/cpu/app" + hostile,
 			Files: []string{"/proc/self/cgroup", grp + "/memory.limit_in_bytes"}, Skipped: []string{"bad line " + hostile}},
-		Memory: MemoryReport{Limit: 192 << 20, Source: grp + "/memory.limit_in_bytes", Ratio: 0.9,
+		Memory: tune.MemoryReport{Limit: 192 << 20, Source: grp + "/memory.limit_in_bytes", Ratio: 0.9,
 			Before: math.MaxInt64, GOMEMLIMIT: 181193932, Action: "set", Reason: "0.9 × own group's limit from " + grp},
-		CPU: CPUReport{Quota: 1.5, Source: "/sys/fs/cgroup/cpu/app/cpu.cfs_quota_us", Policy: ProcsAuto, NumCPU: 2,
+		CPU: tune.CPUReport{Quota: 1.5, Source: "/sys/fs/cgroup/cpu/app/cpu.cfs_quota_us", Policy: tune.ProcsAuto, NumCPU: 2,
 			RuntimeDefault: 2, Before: 2, GOMAXPROCS: 2, Action: "runtime", Reason: "the runtime's rule gives the same"},
 		Applied: true,
 		Errors:  []string{"memory.stat in " + grp + ": garbage"},
 	}
-	evs = append(evs, Event{Time: now, Kind: eventError, Message: "reading " + grp + ": permission denied"})
-	return statusInput{
+	evs = append(evs, tune.Event{Time: now, Kind: "error", Message: "reading " + grp + ": permission denied"})
+	return input{
 		Report:   rep,
-		Pressure: PressureEvent{Level: PressureNone, GCCPUFraction: 0.05, MemoryInUse: 50 << 20, GOMEMLIMIT: rep.Memory.GOMEMLIMIT, Time: now},
+		Pressure: tune.PressureEvent{Level: tune.PressureNone, GCCPUFraction: 0.05, MemoryInUse: 50 << 20, GOMEMLIMIT: rep.Memory.GOMEMLIMIT, Time: now},
 		Samples:  ss, Events: evs, Interval: time.Second, Now: now,
 	}
 }
 
-// showStatus makes the handler serve in until the test ends.
-func showStatus(t testing.TB, in statusInput) {
-	old := currentStatus
-	currentStatus = func() statusInput { return in }
-	t.Cleanup(func() { currentStatus = old })
-}
+// showing is a handler that serves in.
+func showing(in input) http.Handler { return handler{read: func() input { return in }} }
 
 func serve(h http.Handler, method, target string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
@@ -84,8 +84,7 @@ func serve(h http.Handler, method, target string) *httptest.ResponseRecorder {
 }
 
 func TestStatusHandlerMethods(t *testing.T) {
-	showStatus(t, fakeStatus(""))
-	h := StatusHandler()
+	h := showing(fakeStatus(""))
 	for _, tc := range []struct {
 		method, target string
 		code           int
@@ -139,25 +138,26 @@ func TestStatusHandlerMethods(t *testing.T) {
 // there with its value, and nothing else.
 func TestStatusJSON(t *testing.T) {
 	in := fakeStatus("")
-	showStatus(t, in)
-	rec := serve(StatusHandler(), http.MethodGet, "/debug/tune?format=json")
+	h := showing(in)
+	rec := serve(h, http.MethodGet, "/debug/tune?format=json")
 	var doc struct {
-		Time                   time.Time `json:"time"`
-		RefreshIntervalSeconds float64   `json:"refresh_interval_seconds"`
-		Report                 Report    `json:"report"`
+		Time                   time.Time   `json:"time"`
+		RefreshIntervalSeconds float64     `json:"refresh_interval_seconds"`
+		Report                 tune.Report `json:"report"`
+		PreviousExit           *exitJSON   `json:"previous_exit"`
 		Pressure               struct {
-			Level          PressureLevel  `json:"level"`
-			Previous       PressureLevel  `json:"previous"`
-			GCCPUFraction  float64        `json:"gc_cpu_fraction"`
-			MemoryInUse    uint64         `json:"memory_in_use_bytes"`
-			GOMEMLIMIT     *int64         `json:"gomemlimit_bytes"`
-			LimiterEngaged bool           `json:"limiter_engaged"`
-			Signal         PressureSignal `json:"signal"`
-			Stale          bool           `json:"stale"`
-			Time           *time.Time     `json:"time"`
+			Level          tune.PressureLevel  `json:"level"`
+			Previous       tune.PressureLevel  `json:"previous"`
+			GCCPUFraction  float64             `json:"gc_cpu_fraction"`
+			MemoryInUse    uint64              `json:"memory_in_use_bytes"`
+			GOMEMLIMIT     *int64              `json:"gomemlimit_bytes"`
+			LimiterEngaged bool                `json:"limiter_engaged"`
+			Signal         tune.PressureSignal `json:"signal"`
+			Stale          bool                `json:"stale"`
+			Time           *time.Time          `json:"time"`
 		} `json:"pressure"`
-		Samples []Sample `json:"samples"`
-		Events  []Event  `json:"events"`
+		Samples []tune.Sample `json:"samples"`
+		Events  []tune.Event  `json:"events"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
 	dec.DisallowUnknownFields()
@@ -171,7 +171,7 @@ func TestStatusJSON(t *testing.T) {
 		t.Errorf("report: %+v", doc.Report)
 	}
 	p := doc.Pressure
-	if p.Level != PressureNone || p.GCCPUFraction != 0.05 || p.MemoryInUse != 50<<20 || p.GOMEMLIMIT == nil ||
+	if p.Level != tune.PressureNone || p.GCCPUFraction != 0.05 || p.MemoryInUse != 50<<20 || p.GOMEMLIMIT == nil ||
 		*p.GOMEMLIMIT != in.Report.Memory.GOMEMLIMIT || p.Time == nil || !p.Time.Equal(in.Now) {
 		t.Errorf("pressure: %+v", p)
 	}
@@ -201,7 +201,7 @@ func TestStatusJSON(t *testing.T) {
 		got  []string
 		want string
 	}{
-		"top level": {slices.Sorted(maps.Keys(raw.Top)), "events pressure refresh_interval_seconds report samples time"},
+		"top level": {slices.Sorted(maps.Keys(raw.Top)), "events pressure previous_exit refresh_interval_seconds report samples time"},
 		"pressure":  {slices.Sorted(maps.Keys(raw.Pressure)), "gc_cpu_fraction gomemlimit_bytes level limiter_engaged memory_in_use_bytes previous signal stale time"},
 		"a sample": {slices.Sorted(maps.Keys(raw.Samples[0])), "cpu_quota_cores gc_cpu_fraction gomaxprocs gomemlimit_bytes heap_live_bytes memory_in_use_bytes " +
 			"memory_limit_bytes memory_usage_bytes pressure psi_cpu_some_avg10 psi_io_some_avg10 psi_memory_full_avg10 psi_memory_some_avg10 time"},
@@ -219,8 +219,8 @@ func TestStatusJSON(t *testing.T) {
 // TestStatusJSONEmpty: before Init and without a loop the lists are empty
 // lists and the missing values null.
 func TestStatusJSONEmpty(t *testing.T) {
-	showStatus(t, statusInput{Now: time.Unix(0, 0)})
-	body := serve(StatusHandler(), http.MethodGet, "/debug/tune.json").Body.String()
+	h := showing(input{Now: time.Unix(0, 0)})
+	body := serve(h, http.MethodGet, "/debug/tune.json").Body.String()
 	for _, want := range []string{`"samples":[]`, `"events":[]`, `"errors":[]`, `"gomemlimit_bytes":null`, `"time":null`, `"refresh_interval_seconds":0`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("lacks %s:\n%s", want, body)
@@ -286,8 +286,8 @@ func byAttr(els []element, key, value string) (element, bool) {
 // users look for, under stable ids.
 func TestStatusHTML(t *testing.T) {
 	in := fakeStatus("")
-	showStatus(t, in)
-	rec := serve(StatusHandler(), http.MethodGet, "/debug/tune")
+	h := showing(in)
+	rec := serve(h, http.MethodGet, "/debug/tune")
 	els := parsePage(t, rec.Body.String())
 	last := in.Samples[len(in.Samples)-1]
 	// The current values: each card's data-value, each series' data-now.
@@ -363,8 +363,8 @@ func TestStatusHTML(t *testing.T) {
 // TestStatusHTMLBeforeInit: with nothing recorded the page still renders
 // and says so.
 func TestStatusHTMLBeforeInit(t *testing.T) {
-	showStatus(t, statusInput{Now: time.Now()})
-	rec := serve(StatusHandler(), http.MethodGet, "/debug/tune")
+	h := showing(input{Now: time.Now()})
+	rec := serve(h, http.MethodGet, "/debug/tune")
 	els := parsePage(t, rec.Body.String())
 	if e, ok := byAttr(els, "id", "report-summary"); !ok || !strings.Contains(e.text, "has not run") {
 		t.Errorf("no summary saying Init has not run: %+v", e)
@@ -378,8 +378,8 @@ func TestStatusHTMLBeforeInit(t *testing.T) {
 // names, error texts, event messages) is shown as text, never as markup.
 func TestStatusEscapes(t *testing.T) {
 	const hostile = `<script>alert(1)</script>"'&`
-	showStatus(t, fakeStatus(hostile))
-	page := serve(StatusHandler(), http.MethodGet, "/debug/tune").Body.String()
+	h := showing(fakeStatus(hostile))
+	page := serve(h, http.MethodGet, "/debug/tune").Body.String()
 	if strings.Contains(page, "<script>alert") {
 		t.Fatal("markup from a cgroup path reached the page unescaped")
 	}
@@ -400,7 +400,7 @@ func TestStatusEscapes(t *testing.T) {
 	if n := strings.Count(page, "&lt;script&gt;alert(1)&lt;/script&gt;"); n < 6 {
 		t.Errorf("the hostile path appears escaped %d times, want every place (group, files, source, reason, errors, events)", n)
 	}
-	json := serve(StatusHandler(), http.MethodGet, "/debug/tune?format=json").Body.String()
+	json := serve(h, http.MethodGet, "/debug/tune?format=json").Body.String()
 	if strings.Contains(json, "<script>") {
 		t.Error("the JSON form carries raw markup")
 	}
@@ -426,13 +426,13 @@ func TestValueAxis(t *testing.T) {
 
 func TestSeriesPath(t *testing.T) {
 	now := time.Unix(1000, 0)
-	var ss []Sample
+	var ss []tune.Sample
 	for i, v := range []int64{0, 10, 10, 10, 10, 20, 0, 5} {
-		ss = append(ss, Sample{Time: now.Add(time.Duration(i) * time.Second), MemoryLimit: v})
+		ss = append(ss, tune.Sample{Time: now.Add(time.Duration(i) * time.Second), MemoryLimit: v})
 	}
 	a := newTimeAxis(ss, now)
 	v := valueAxis{top: 20, step: 5, scale: 1}
-	s := series{value: func(s Sample) (float64, bool) { return positive(float64(s.MemoryLimit)) }}
+	s := series{value: func(s tune.Sample) (float64, bool) { return positive(float64(s.MemoryLimit)) }}
 	// No value at 0 and 6: gaps; the flat run 10,10,10,10 keeps its ends
 	// only; a lone point gets a short tick.
 	if got, want := a.path(v, ss, s), "M142.9 100 L571.4 100 L714.3 0 M1000 150 h2"; got != want {
@@ -443,8 +443,7 @@ func TestSeriesPath(t *testing.T) {
 // BenchmarkStatusRender renders 15 minutes of history (900 samples at
 // 1 s) as the page and as JSON, and reports the bytes served.
 func BenchmarkStatusRender(b *testing.B) {
-	showStatus(b, fakeStatus(""))
-	h := StatusHandler()
+	h := showing(fakeStatus(""))
 	for _, target := range []string{"/debug/tune", "/debug/tune?format=json"} {
 		name := "html"
 		if strings.Contains(target, "json") {
@@ -464,29 +463,65 @@ func BenchmarkStatusRender(b *testing.B) {
 	}
 }
 
+// discard is a logger that writes nowhere.
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// initLive runs tune.Init with a fast loop and stops it when the test
+// ends, switching the crash output off again.
+func initLive(t *testing.T, opts tune.Options) tune.Report {
+	t.Helper()
+	opts.Logger = discard()
+	rep, err := tune.Init(opts)
+	if err != nil {
+		t.Logf("Init: %v", err)
+	}
+	t.Cleanup(func() {
+		tune.Stop()
+		tune.Init(tune.Options{RefreshInterval: tune.RefreshOff, CrashFile: "off", Logger: discard()})
+	})
+	return rep
+}
+
+// waitFor polls cond, with a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
+	}
+}
+
 // TestStatusLive serves the page of a real Init with its loop running:
 // the samples come from the loop, Init is an event, and the report is
 // Current's.
 func TestStatusLive(t *testing.T) {
-	isolate(t)
-	resetHistory(t)
-	rep, err := Init(Options{RefreshInterval: minRefresh, Logger: discardLogger(), CrashFile: "off"})
-	if err != nil {
-		t.Logf("Init: %v", err)
-	}
-	waitFor(t, "5 samples from the loop", func() bool { ss, _, _ := historyNow(); return len(ss) >= 5 })
-	h := StatusHandler()
+	const interval = 100 * time.Millisecond
+	rep := initLive(t, tune.Options{RefreshInterval: interval, CrashFile: "off"})
+	waitFor(t, "5 samples from the loop", func() bool { return len(tune.RecentHistory().Samples) >= 5 })
+	h := Handler()
 	var doc struct {
-		RefreshIntervalSeconds float64  `json:"refresh_interval_seconds"`
-		Report                 Report   `json:"report"`
-		Samples                []Sample `json:"samples"`
-		Events                 []Event  `json:"events"`
+		RefreshIntervalSeconds float64       `json:"refresh_interval_seconds"`
+		Report                 tune.Report   `json:"report"`
+		Samples                []tune.Sample `json:"samples"`
+		Events                 []tune.Event  `json:"events"`
 	}
 	if err := json.Unmarshal(serve(h, http.MethodGet, "/debug/tune.json").Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.RefreshIntervalSeconds != minRefresh.Seconds() || len(doc.Samples) < 5 || len(doc.Events) == 0 || doc.Events[0].Kind != eventInit {
+	if doc.RefreshIntervalSeconds != interval.Seconds() || len(doc.Samples) < 5 || len(doc.Events) == 0 {
 		t.Fatalf("interval %v, %d samples, events %+v", doc.RefreshIntervalSeconds, len(doc.Samples), doc.Events)
+	}
+	var initEvent tune.Event
+	for _, e := range doc.Events {
+		if e.Kind == "init" {
+			initEvent = e
+		}
+	}
+	if initEvent.Message != rep.String() {
+		t.Errorf("the latest init event is %+v, want this Init's report %q", initEvent, rep)
 	}
 	if doc.Report.String() != rep.String() {
 		t.Errorf("report:\n got %s\nwant %s", doc.Report, rep)
@@ -498,27 +533,53 @@ func TestStatusLive(t *testing.T) {
 	parsePage(t, serve(h, http.MethodGet, "/debug/tune").Body.String())
 }
 
-// TestStatusDoesNotStopTheWorld: rendering the page and the JSON over 15
-// minutes of history causes no stop-the-world pause (the page reads the
-// history and the runtime/metrics figures the loop took, never
-// runtime.ReadMemStats, which the control step shows the counter sees).
-// As in TestGatherDoesNotStopTheWorld, a window with a pause from
-// elsewhere in the test binary is retried.
-func TestStatusDoesNotStopTheWorld(t *testing.T) {
-	resetHistory(t)
-	ss, _ := fakeHistory(time.Now(), 900)
-	ev := PressureEvent{GOMEMLIMIT: math.MaxInt64}
-	for _, s := range ss {
-		rep := reportWith(s.MemoryLimit, s.CPUQuota, s.GOMAXPROCS)
-		recordHistory(s.Time, time.Second, ev, &rep, false, nil)
+// TestDefaultServeMux: the import registers the page where
+// net/http/pprof users look for it.
+func TestDefaultServeMux(t *testing.T) {
+	for _, path := range []string{"/debug/tune", "/debug/tune.json"} {
+		rec := serve(http.DefaultServeMux, http.MethodGet, path)
+		if rec.Code != 200 {
+			t.Errorf("GET %s on http.DefaultServeMux: %d", path, rec.Code)
+		}
 	}
+}
+
+// TestStatusNoGCYet: before the first garbage collection the live heap
+// is "no GC yet", not "none".
+func TestStatusNoGCYet(t *testing.T) {
+	in := fakeStatus("")
+	for i := range in.Samples {
+		in.Samples[i].HeapLive = 0
+	}
+	els := parsePage(t, serve(showing(in), http.MethodGet, "/debug/tune").Body.String())
+	if e, ok := byAttr(els, "id", "heap-live-now"); !ok || e.text != "no GC yet" || e.attrs["data-value"] != "0" {
+		t.Errorf("#heap-live-now before a GC: %+v", e)
+	}
+	if e, ok := byAttr(els, "data-now-of", "heap-live"); !ok || e.text != "no GC yet" {
+		t.Errorf("the heap's legend before a GC: %+v", e)
+	}
+	in.Samples[len(in.Samples)-1].HeapLive = 3 << 20
+	els = parsePage(t, serve(showing(in), http.MethodGet, "/debug/tune").Body.String())
+	if e, _ := byAttr(els, "id", "heap-live-now"); e.text != "3 MiB" {
+		t.Errorf("#heap-live-now after a GC: %+v", e)
+	}
+}
+
+// TestStatusDoesNotStopTheWorld: rendering the page and the JSON of a
+// live Init causes no stop-the-world pause (the page reads the history
+// and the runtime/metrics figures the loop took, never
+// runtime.ReadMemStats, which the control step shows the counter sees).
+// A window with a pause from elsewhere in the test binary is retried.
+func TestStatusDoesNotStopTheWorld(t *testing.T) {
+	initLive(t, tune.Options{RefreshInterval: 100 * time.Millisecond, CrashFile: "off"})
+	waitFor(t, "a sample from the loop", func() bool { return len(tune.RecentHistory().Samples) >= 1 })
 	before := otherPauses()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	if otherPauses() == before {
 		t.Fatal("control: runtime.ReadMemStats did not show in /sched/pauses/total/other:seconds; the check would prove nothing")
 	}
-	h := StatusHandler()
+	h := Handler()
 	const renders = 10
 	var got []uint64
 	for range 3 {
@@ -534,4 +595,16 @@ func TestStatusDoesNotStopTheWorld(t *testing.T) {
 		got = append(got, d)
 	}
 	t.Fatalf("stop-the-world pauses during %d renders, in 3 attempts: %v; want 0", renders, got)
+}
+
+// otherPauses counts the runtime's stop-the-world pauses not made by the
+// GC.
+func otherPauses() uint64 {
+	s := []metrics.Sample{{Name: "/sched/pauses/total/other:seconds"}}
+	metrics.Read(s)
+	var n uint64
+	for _, c := range s[0].Value.Float64Histogram().Counts {
+		n += c
+	}
+	return n
 }
