@@ -254,7 +254,7 @@ func TestCrashForeignFilesUntouched(t *testing.T) {
 					}
 					var warns []string
 					for _, l := range strings.Split(run.stderr, "\n") {
-						if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, "crash file "+path+": ") {
+						if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, "crash file: "+path+" ") {
 							warns = append(warns, l)
 						}
 					}
@@ -299,7 +299,7 @@ func TestCrashUnwritableDirectory(t *testing.T) {
 				checkHeader(t, readFile(t, file), run.pid)
 				return
 			}
-			want := fmt.Sprintf("crash file %s: cannot create %s: ", file, file)
+			want := fmt.Sprintf("crash file: cannot create %s: ", file)
 			if !strings.Contains(run.stderr, `"level":"WARN"`) || !strings.Contains(run.stderr, want) ||
 				!strings.Contains(run.stderr, "permission denied") || !strings.Contains(run.stderr, "GOTUNE_CRASH_FILE=off") {
 				t.Errorf("want a Warn %q… permission denied … GOTUNE_CRASH_FILE=off, stderr:\n%s", want, run.stderr)
@@ -332,7 +332,7 @@ func TestCrashReadOnlyFileSystem(t *testing.T) {
 	cmd.Args = []string{"unshare", "--mount", "--propagation", "private", "sh", "-c",
 		`mount -t tmpfs -o ro tmpfs "$1" && exec "$2" exit "$1/app.crash"`, "sh", ro, bin}
 	run := runCmd(t, cmd, "exit")
-	want := fmt.Sprintf("crash file %s: cannot create %s: %s is on a read-only file system; set GOTUNE_CRASH_FILE to a writable path, or GOTUNE_CRASH_FILE=off to go without a crash file", file, file, ro)
+	want := fmt.Sprintf("crash file: cannot create %s: %s is on a read-only file system; set GOTUNE_CRASH_FILE to a writable path, or GOTUNE_CRASH_FILE=off to go without a crash file", file, ro)
 	if run.code != 0 || strings.Count(run.stderr, `"level":"WARN"`) != 1 || !strings.Contains(run.stderr, want) {
 		t.Errorf("status %d; want one Warn %q, stderr:\n%s", run.code, want, run.stderr)
 	}
@@ -458,7 +458,7 @@ func TestCrashOtherExecutable(t *testing.T) {
 	writeAs(t, f2, strings.Replace(aCrash, "/usr/bin/app", o3, 1), 0o600, me.uid)
 	before := stateOf(t, f2)
 	run = runAs(t, me, o2, env, "exit", "")
-	if want := fmt.Sprintf("crash file %s: %s is the crash file of another program (%s): left as it is", f2, f2, o3); run.prev.Found || !strings.Contains(run.stderr, want) {
+	if want := fmt.Sprintf("crash file: %s is the crash file of another program (%s): left as it is", f2, o3); run.prev.Found || !strings.Contains(run.stderr, want) {
 		t.Errorf("o2 did not refuse a file of another program at its path (want %q): %+v\n%s", want, run.prev, run.stderr)
 	}
 	if got := stateOf(t, f2); got != before {

@@ -464,7 +464,7 @@ func TestCrashMissingDirectory(t *testing.T) {
 	file := filepath.Join(dir, "y.crash")
 	var log bytes.Buffer
 	rep, err := initCrash(t, file, &log)
-	want := fmt.Sprintf("crash file %s: directory %s does not exist (tune creates the crash file, never its directories)", file, dir)
+	want := fmt.Sprintf("crash file: cannot create %s: directory %s does not exist (tune creates the crash file, never its directories)", file, dir)
 	if err == nil || err.Error() != want {
 		t.Errorf("Init error = %v, want %q", err, want)
 	}

@@ -1,67 +1,19 @@
 package tune
 
-// Last words written by this process: the set and its files, their marks,
-// rotation on disk, directories that cannot be written, the termination
-// message, the header's pressure mark and how the next start reads it.
-// The files are real, in temporary directories; the OOM kill itself is in
-// lastwords_test.go.
+// The last words' glue: the settings from Options and the environment,
+// what the loop hands the recorder at Critical, and Stop stopping the
+// flight recorder. The files themselves are tested in internal/postmortem.
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/runtimehooks/tune/internal/postmortem"
 )
-
-// wireCrash makes dir/app.crash the crash file until the test ends, and
-// forgets the last words' rate limit and warnings.
-func wireCrash(t *testing.T, dir string) string {
-	t.Helper()
-	file := filepath.Join(dir, "app.crash")
-	if _, err := initCrash(file, noCounts); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(endCrash)
-	resetLastWords(t)
-	return file
-}
-
-func resetLastWords(t *testing.T) {
-	lastWordsState.mu.Lock()
-	lastWordsState.last, lastWordsState.warned = time.Time{}, nil
-	lastWordsState.mu.Unlock()
-	t.Cleanup(func() {
-		lastWordsState.mu.Lock()
-		lastWordsState.last, lastWordsState.warned = time.Time{}, nil
-		lastWordsState.mu.Unlock()
-	})
-}
-
-// textLogger is a logger writing text lines into l.
-func textLogger(l *logBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
-
-// criticalInput is what the loop passes at a rise to Critical.
-func criticalInput() lastWordsInput {
-	return lastWordsInput{
-		Event: PressureEvent{Level: PressureCritical, Previous: PressureHigh, GCCPUFraction: 0.61,
-			MemoryInUse: 180 << 20, GOMEMLIMIT: 200 << 20, Signal: SignalRuntime, Time: time.Now()},
-		Report: &Report{Memory: MemoryReport{Limit: 222 << 20, GOMEMLIMIT: 200 << 20}},
-	}
-}
-
-// lastWordsConfig is a config with last words on, every minute.
-func lastWordsConfig(logger *slog.Logger, termLog string) config {
-	return config{lastWords: time.Minute, refresh: time.Second, termLog: termLog, logger: logger}
-}
 
 // filesIn lists the names in dir, sorted.
 func filesIn(t *testing.T, dir string) []string {
@@ -77,581 +29,70 @@ func filesIn(t *testing.T, dir string) []string {
 	return names
 }
 
-// TestLastWordsSet: one rise to Critical writes the heap profile (a gzip
-// stream whose first member is tune's mark), the goroutines and the
-// summary beside the crash file, each 0600 and recognised as tune's; the
-// summary says what was measured and lists the files; the termination
-// message file holds the summary line; the next start finds the set.
-func TestLastWordsSet(t *testing.T) {
+// TestOwnerLastWords: the loop's event and report reach the summary (the
+// pressure, its signal, GC CPU, Go memory in use, GOMEMLIMIT, the
+// group's limit), and the header says critical until the level falls.
+func TestOwnerLastWords(t *testing.T) {
 	dir := t.TempDir()
-	file := wireCrash(t, dir)
-	term := filepath.Join(t.TempDir(), "termination-log")
-	if err := os.WriteFile(term, bytes.Repeat([]byte("an earlier, longer message\n"), 20), 0o666); err != nil {
+	file := filepath.Join(dir, "app.crash")
+	if _, err := initCrash(file, nil); err != nil {
 		t.Fatal(err)
 	}
-	var log logBuffer
-	start := time.Now()
-	runtime.GC() // the live heap is measured by a GC
-	o := &owner{c: lastWordsConfig(textLogger(&log), term)}
-	o.lastWords(criticalInput())
-
-	sets := lwPattern{base: "app.crash"}.sets(dir)
-	if len(sets) != 1 {
-		t.Fatalf("%d sets in %s, want 1: %v", len(sets), dir, filesIn(t, dir))
-	}
-	var kinds []string
-	for _, f := range sets[0] {
-		kinds = append(kinds, f.kind)
-		p := filepath.Join(dir, f.set+"."+f.kind)
-		fi, err := os.Lstat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != 0o600 || !fi.Mode().IsRegular() {
-			t.Errorf("%s: mode %v, want a regular file 0600", p, fi.Mode())
-		}
-		if !isLastWordsFile(p, f.kind) {
-			t.Errorf("%s is not recognised as tune's", p)
-		}
-	}
-	slices.Sort(kinds)
-	if want := []string{lwGoroutines, lwHeap, lwSummary}; !slices.Equal(kinds, want) {
-		t.Errorf("kinds %v, want %v", kinds, want)
-	}
-	set := filepath.Join(dir, sets[0][0].set)
-
-	// The heap profile: two gzip members read as one stream, the first
-	// carrying the mark, the whole a profile (go tool pprof reads it in
-	// lastwords_test.go).
-	raw, _ := os.ReadFile(set + "." + lwHeap)
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(zr.Header.Comment, lwMark+": pid ") {
-		t.Errorf("gzip comment %q, want tune's mark", zr.Header.Comment)
-	}
-	if body, err := io.ReadAll(zr); err != nil || len(body) < 100 {
-		t.Errorf("heap profile: %d bytes decompressed, %v", len(body), err)
-	}
-	goroutines, _ := os.ReadFile(set + "." + lwGoroutines)
-	if !bytes.Contains(goroutines, []byte("goroutine profile: total ")) || !bytes.Contains(goroutines, []byte("TestLastWordsSet")) {
-		t.Errorf("goroutines file lacks the profile or this test's goroutine:\n%.500s", goroutines)
-	}
-
-	var sum struct {
-		Mark       int       `json:"tune_last_words"`
-		Time       time.Time `json:"time"`
-		PID        int       `json:"pid"`
-		Pressure   string    `json:"pressure"`
-		Signal     string    `json:"signal"`
-		GCCPU      float64   `json:"gc_cpu_fraction"`
-		InUse      uint64    `json:"go_memory_in_use_bytes"`
-		HeapLive   uint64    `json:"heap_live_bytes"`
-		GOMEMLIMIT int64     `json:"gomemlimit_bytes"`
-		Limit      int64     `json:"memory_limit_bytes"`
-		Dir        string    `json:"dir"`
-		Files      []string  `json:"files"`
-	}
-	line, _ := os.ReadFile(set + "." + lwSummary)
-	if bytes.Count(line, []byte("\n")) != 1 || json.Unmarshal(line, &sum) != nil {
-		t.Fatalf("summary is not one line of JSON: %q", line)
-	}
-	if sum.Mark != 1 || sum.PID != os.Getpid() || sum.Pressure != "critical" || sum.Signal != "runtime" || sum.GCCPU != 0.61 ||
-		sum.InUse != 180<<20 || sum.HeapLive == 0 || sum.GOMEMLIMIT != 200<<20 || sum.Limit != 222<<20 || sum.Dir != dir ||
-		sum.Time.Before(start.Add(-time.Millisecond)) || len(sum.Files) != 2 {
-		t.Errorf("summary %s", line)
-	}
-
-	term2, _ := os.ReadFile(term)
-	if bytes.Count(term2, []byte("\n")) != 1 || !bytes.HasPrefix(term2, []byte(`{"tune_last_words":1,`)) || bytes.Contains(term2, []byte(`"files"`)) {
-		t.Errorf("termination message %q, want the summary line alone (without the files)", term2)
-	}
-	if !strings.Contains(logsOf(t, &log), "last words written") {
-		t.Errorf("no Info line about the last words:\n%s", logsOf(t, &log))
-	}
-
-	h := parseHeader(strings.SplitN(readText(t, file), "\n", 2)[0])
-	if !h.critical {
-		t.Errorf("the crash file's header does not say critical: %+v", h)
-	}
-	got := lastWordsOf(dir, "app.crash", os.Getpid(), start)
-	if len(got) != 3 || !strings.HasSuffix(got[0], lwHeap) || !strings.HasSuffix(got[2], lwSummary) {
-		t.Errorf("lastWordsOf = %v, want the set's 3 files, heap profile first", got)
-	}
-	if got := lastWordsOf(dir, "app.crash", os.Getpid(), time.Now().Add(time.Second)); got != nil {
-		t.Errorf("last words written before the run's start were taken as its: %v", got)
-	}
-}
-
-func readText(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// TestLastWordsRateLimit: a second rise to Critical within the interval
-// writes nothing; after it, a new set.
-func TestLastWordsRateLimit(t *testing.T) {
-	dir := t.TempDir()
-	wireCrash(t, dir)
-	o := &owner{c: lastWordsConfig(discardLogger(), TerminationLogOff)}
-	o.lastWords(criticalInput())
-	o.lastWords(criticalInput())
-	if n := len(lwPattern{base: "app.crash"}.sets(dir)); n != 1 {
-		t.Fatalf("%d sets after two rises within a minute, want 1", n)
-	}
-	lastWordsState.mu.Lock()
-	lastWordsState.last = lastWordsState.last.Add(-time.Minute)
-	lastWordsState.mu.Unlock()
-	o.lastWords(criticalInput())
-	if n := len(lwPattern{base: "app.crash"}.sets(dir)); n != 2 {
-		t.Fatalf("%d sets after a rise a minute later, want 2", n)
-	}
-}
-
-// TestLastWordsRotation: past 3 sets the oldest go, and with them nothing
-// tune did not write, even named as a set's file: a file without the
-// mark, a symbolic link to a set's file, a marked file with a second link,
-// another program's set (another base name).
-func TestLastWordsRotation(t *testing.T) {
-	dir := t.TempDir()
-	wireCrash(t, dir)
-	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
-	foreign := map[string]string{
-		lastWordsName("app.crash", old, 10) + ".json":           `{"not":"tune's"}`,
-		lastWordsName("app.crash", old, 11) + ".heap.pb.gz":     "\x1f\x8b\x08\x00 a plain gzip header",
-		lastWordsName("app.crash", old, 12) + ".goroutines.txt": "goroutine profile: total 1\n",
-		lastWordsName("app.crash", old, 13) + ".trace":          "not a trace",
-		lastWordsName("other.crash", old, 14) + ".json":         `{"tune_last_words":1}`,
-	}
-	for name, content := range foreign {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// A marked file elsewhere, reached by a symbolic link and a hard link
-	// named as old sets' files.
-	elsewhere := filepath.Join(t.TempDir(), "marked.json")
-	os.WriteFile(elsewhere, []byte(`{"tune_last_words":1}`+"\n"), 0o600)
-	symlink := filepath.Join(dir, lastWordsName("app.crash", old, 15)+".json")
-	hardlink := filepath.Join(dir, lastWordsName("app.crash", old, 16)+".json")
-	if err := os.Symlink(elsewhere, symlink); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Link(elsewhere, hardlink); err != nil {
-		t.Fatal(err)
-	}
-
-	o := &owner{c: lastWordsConfig(discardLogger(), TerminationLogOff)}
-	for range 5 {
-		lastWordsState.mu.Lock()
-		lastWordsState.last = time.Time{}
-		lastWordsState.mu.Unlock()
-		o.lastWords(criticalInput())
-		time.Sleep(2 * time.Millisecond) // the set's names have millisecond times: each a new name
-	}
-	var ours []string
-	for _, set := range (lwPattern{base: "app.crash"}).sets(dir) {
-		if set[0].pid == os.Getpid() {
-			ours = append(ours, set[0].set)
-			if len(set) != 3 {
-				t.Errorf("set %s has %d files, want 3", set[0].set, len(set))
-			}
-		}
-	}
-	if len(ours) != keepLastWords {
-		t.Errorf("%d of this process's sets kept, want %d: %v", len(ours), keepLastWords, filesIn(t, dir))
-	}
-	for name, content := range foreign {
-		if got := readText(t, filepath.Join(dir, name)); got != content {
-			t.Errorf("%s was changed or removed: %q", name, got)
-		}
-	}
-	for _, p := range []string{symlink, hardlink, elsewhere} {
-		if _, err := os.Lstat(p); err != nil {
-			t.Errorf("%s: %v, want it left as it was", p, err)
-		}
-	}
-}
-
-// TestLastWordsSiblings: at the default crash file path the sets of other
-// executables of the same name share the bound (go run makes a new one
-// each time); other names are left alone.
-func TestLastWordsSiblings(t *testing.T) {
-	p := lwPattern{base: "server-1f2e3d4c.crash", siblings: true}
-	now := time.Date(2026, 2, 3, 4, 5, 6, 789e6, time.UTC)
-	for _, tt := range []struct {
-		name string
-		ok   bool
-	}{
-		{lastWordsName("server-1f2e3d4c.crash", now, 7) + ".json", true},
-		{lastWordsName("server-0a0b0c0d.crash", now, 7) + ".heap.pb.gz", true},
-		{lastWordsName("server-0a0b0c0d.crash.1", now, 7) + ".json", false},
-		{lastWordsName("servers-0a0b0c0d.crash", now, 7) + ".json", false},
-		{lastWordsName("server-0a0b0c0.crash", now, 7) + ".json", false},
-		{lastWordsName("api-0a0b0c0d.crash", now, 7) + ".json", false},
-	} {
-		if _, ok := p.parse(tt.name); ok != tt.ok {
-			t.Errorf("parse(%q): %v, want %v", tt.name, ok, tt.ok)
-		}
-	}
-	if _, ok := (lwPattern{base: p.base}).parse(lastWordsName("server-0a0b0c0d.crash", now, 7) + ".json"); ok {
-		t.Error("a sibling's set counted at a path set by the user")
-	}
-}
-
-// lastWordsNames are file names parse must read, or refuse.
-var lastWordsNames = []struct {
-	name string
-	want lwFile
-	ok   bool
-}{
-	{"app.crash.lastwords-20260203T040506.789Z-42.json", lwFile{set: "app.crash.lastwords-20260203T040506.789Z-42", time: "20260203T040506.789Z", pid: 42, kind: lwSummary}, true},
-	{"app.crash.lastwords-20260203T040506.789Z-42.heap.pb.gz", lwFile{set: "app.crash.lastwords-20260203T040506.789Z-42", time: "20260203T040506.789Z", pid: 42, kind: lwHeap}, true},
-	{"app.crash.lastwords-20260203T040506.789Z-1.trace", lwFile{set: "app.crash.lastwords-20260203T040506.789Z-1", time: "20260203T040506.789Z", pid: 1, kind: lwTrace}, true},
-	{"app.crash.lastwords-20260203T040506.789Z-42.txt", lwFile{}, false},
-	{"app.crash.lastwords-20260203T040506.789Z-042.json", lwFile{}, false},
-	{"app.crash.lastwords-20260203T040506.789Z--1.json", lwFile{}, false},
-	{"app.crash.lastwords-20260203T040506Z-42.json", lwFile{}, false},
-	{"app.crash.lastwords-20261303T040506.789Z-42.json", lwFile{}, false},
-	{"app.crash.lastwords-20260203T040506.789Z-42", lwFile{}, false},
-	{"app.crash.1.lastwords-20260203T040506.789Z-42.json", lwFile{}, false},
-	{"app.crash", lwFile{}, false},
-	{"", lwFile{}, false},
-}
-
-func TestLastWordsNames(t *testing.T) {
-	p := lwPattern{base: "app.crash"}
-	for _, tt := range lastWordsNames {
-		got, ok := p.parse(tt.name)
-		if ok != tt.ok || got != tt.want {
-			t.Errorf("parse(%q) = %+v, %v; want %+v, %v", tt.name, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-// FuzzLastWordsName: any name is read or refused without panicking, and a
-// name tune makes is read back.
-func FuzzLastWordsName(f *testing.F) {
-	for _, tt := range lastWordsNames {
-		f.Add(tt.name, int64(1770000000123), 42)
-	}
-	f.Fuzz(func(t *testing.T, name string, ms int64, pid int) {
-		p := lwPattern{base: "app.crash", siblings: true}
-		p.parse(name)
-		if pid <= 0 || ms < 0 || ms > 253402300799999 { // years 1970 to 9999
-			return
-		}
-		tm := time.UnixMilli(ms)
-		got, ok := p.parse(lastWordsName("app.crash", tm, pid) + "." + lwSummary)
-		if !ok || got.pid != pid || got.time != tm.UTC().Format(lwTimeFormat) {
-			t.Fatalf("parse(lastWordsName(%v, %d)) = %+v, %v", tm, pid, got, ok)
-		}
+	t.Cleanup(endCrash)
+	o := &owner{c: config{lastWords: time.Minute, refresh: time.Second, termLog: TerminationLogOff, logger: discardLogger()}}
+	o.lastWords(lastWordsInput{
+		Event: PressureEvent{Level: PressureCritical, Previous: PressureHigh, GCCPUFraction: 0.61,
+			MemoryInUse: 180 << 20, GOMEMLIMIT: 200 << 20, Signal: SignalRuntime, Time: time.Now()},
+		Report: &Report{Memory: MemoryReport{Limit: 222 << 20, GOMEMLIMIT: 200 << 20}},
 	})
-}
-
-// TestHasMark: each kind's mark, and what is not one.
-func TestHasMark(t *testing.T) {
-	for _, tt := range []struct {
-		kind, start string
-		want        bool
-	}{
-		{lwSummary, `{"tune_last_words":1,"time":"x"}`, true},
-		{lwSummary, `{"time":"x","tune_last_words":1}`, false},
-		{lwGoroutines, "tune last words: pid 1 at x (goroutine profile, debug=1)\n", true},
-		{lwGoroutines, "goroutine profile: total 4\n", false},
-		{lwHeap, string(gzipMark(lwMark + ": pid 1 at x")), true},
-		{lwHeap, string(gzipMark("another comment")), false},
-		{lwHeap, "\x1f\x8b\x08\x18\x00\x00\x00\x00\x00\xffname\x00" + lwMark + ":", false},
-		{lwTrace, "go 1.25 trace\x00\x00\x00\x01", true},
-		{lwTrace, "go 1.25 trace", false},
-		{lwTrace, "go 2.0 trace\x00\x00\x00", false},
-		{"other", `{"tune_last_words":1}`, false},
-	} {
-		if got := hasMark(tt.kind, []byte(tt.start)); got != tt.want {
-			t.Errorf("hasMark(%s, %q) = %v, want %v", tt.kind, tt.start, got, tt.want)
+	var sum struct {
+		Pressure   string  `json:"pressure"`
+		Signal     string  `json:"signal"`
+		GCCPU      float64 `json:"gc_cpu_fraction"`
+		InUse      uint64  `json:"go_memory_in_use_bytes"`
+		GOMEMLIMIT int64   `json:"gomemlimit_bytes"`
+		Limit      int64   `json:"memory_limit_bytes"`
+	}
+	var found bool
+	for _, name := range filesIn(t, dir) {
+		if strings.HasSuffix(name, ".json") {
+			b, _ := os.ReadFile(filepath.Join(dir, name))
+			found = json.Unmarshal(b, &sum) == nil
 		}
 	}
+	if !found || sum.Pressure != "critical" || sum.Signal != "runtime" || sum.GCCPU != 0.61 || sum.InUse != 180<<20 ||
+		sum.GOMEMLIMIT != 200<<20 || sum.Limit != 222<<20 {
+		t.Errorf("summary %+v (found %v) in %v", sum, found, filesIn(t, dir))
+	}
+	header := func() string {
+		b, _ := os.ReadFile(file)
+		first, _, _ := strings.Cut(string(b), "\n")
+		return first
+	}
+	if !strings.Contains(header(), " critical=1 ") {
+		t.Errorf("header %q, want critical=1", header())
+	}
+	o.leftCritical()
+	if !strings.Contains(header(), " critical=0 ") {
+		t.Errorf("header %q after the level fell, want critical=0", header())
+	}
 }
 
-// TestGzipMark: the mark is an empty gzip member: a reader of the stream
-// sees only what follows it.
-func TestGzipMark(t *testing.T) {
-	var b bytes.Buffer
-	b.Write(gzipMark(lwMark + ": test"))
-	zw := gzip.NewWriter(&b)
-	zw.Write([]byte("the profile"))
-	zw.Close()
-	zr, err := gzip.NewReader(&b)
-	if err != nil {
+// TestStopStopsFlightRecorder: Stop stops the flight recorder, also with
+// no owner.
+func TestStopStopsFlightRecorder(t *testing.T) {
+	if _, err := initCrash(filepath.Join(t.TempDir(), "app.crash"), nil); err != nil {
 		t.Fatal(err)
 	}
-	got, err := io.ReadAll(zr)
-	if err != nil || string(got) != "the profile" {
-		t.Errorf("read %q, %v, want the second member's content alone", got, err)
-	}
-	zr, _ = gzip.NewReader(bytes.NewReader(gzipMark("c")))
-	if zr.Header.Comment != "c" {
-		t.Errorf("comment %q, want c", zr.Header.Comment)
-	}
-}
-
-// TestLastWordsMissingDirectory: when the crash file's directory has gone
-// (or cannot be written), a rise to Critical costs one Warn line that
-// names the directory, and nothing else: no file anywhere, and no second
-// line at the next rise.
-func TestLastWordsMissingDirectory(t *testing.T) {
-	parent := t.TempDir()
-	dir := filepath.Join(parent, "gone")
-	os.Mkdir(dir, 0o700)
-	wireCrash(t, dir)
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	var log logBuffer
-	o := &owner{c: lastWordsConfig(textLogger(&log), TerminationLogOff)}
-	for range 3 {
-		lastWordsState.mu.Lock()
-		lastWordsState.last = time.Time{}
-		lastWordsState.mu.Unlock()
-		o.lastWords(criticalInput())
-	}
-	out := logsOf(t, &log)
-	if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, "directory "+dir+" does not exist") {
-		t.Errorf("want one Warn line naming %s, got:\n%s", dir, out)
-	}
-	if strings.Contains(out, "level=INFO") {
-		t.Errorf("a line besides the Warn:\n%s", out)
-	}
-	if names := filesIn(t, parent); len(names) != 0 {
-		t.Errorf("files made in %s: %v", parent, names)
-	}
-}
-
-// TestLastWordsOff: with last words off, or without a crash file, no set
-// is written (the header still records the pressure).
-func TestLastWordsOff(t *testing.T) {
-	dir := t.TempDir()
-	file := wireCrash(t, dir)
-	term := filepath.Join(dir, "termination-log")
-	os.WriteFile(term, nil, 0o600)
-	o := &owner{c: lastWordsConfig(discardLogger(), term)}
-	o.c.lastWords = LastWordsOff
-	o.lastWords(criticalInput())
-	if names := filesIn(t, dir); !slices.Equal(names, []string{"app.crash", "termination-log"}) {
-		t.Errorf("files %v, want only the crash file and the empty termination log", names)
-	}
-	if readText(t, term) != "" {
-		t.Error("the termination message was written with last words off")
-	}
-	if h := parseHeader(readText(t, file)); !h.critical {
-		t.Errorf("header %+v: critical not recorded", h)
-	}
-
-	endCrash()
-	o.c.lastWords = time.Minute
-	o.lastWords(criticalInput())
-	if names := filesIn(t, dir); !slices.Equal(names, []string{"termination-log"}) {
-		t.Errorf("files %v without a crash file, want only the termination log", names)
-	}
-	if !strings.HasPrefix(readText(t, term), `{"tune_last_words":1,`) {
-		t.Error("without a crash file the termination message must still be written")
-	}
-}
-
-// TestTerminationLog: the termination message goes only into a regular
-// file that exists: a missing one is not created (and costs no line), a
-// symbolic link is not followed (and costs one Warn line).
-func TestTerminationLog(t *testing.T) {
-	dir := t.TempDir()
-	line := []byte(`{"tune_last_words":1}` + "\n")
-
-	missing := filepath.Join(dir, "missing")
-	if err := writeTermination(missing, line); !os.IsNotExist(err) {
-		t.Errorf("missing file: %v, want not-exist", err)
-	}
-	noFile(t, missing)
-
-	target := filepath.Join(dir, "target")
-	os.WriteFile(target, []byte("keep"), 0o600)
-	link := filepath.Join(dir, "link")
-	os.Symlink(target, link)
-	if err := writeTermination(link, line); err == nil || !strings.Contains(err.Error(), "symbolic link") {
-		t.Errorf("symbolic link: %v", err)
-	}
-	if readText(t, target) != "keep" {
-		t.Error("the link's target was written")
-	}
-
-	// Through the package variable, as the default path, at Critical.
-	regular := filepath.Join(dir, "termination-log")
-	os.WriteFile(regular, bytes.Repeat([]byte("x"), 10000), 0o644)
-	old := terminationLogPath
-	t.Cleanup(func() { terminationLogPath = old })
-	for _, p := range []string{regular, missing, link} {
-		terminationLogPath = p
-		resetLastWords(t)
-		var log logBuffer
-		(&owner{c: lastWordsConfig(textLogger(&log), "")}).lastWords(criticalInput())
-		out := logsOf(t, &log)
-		switch p {
-		case regular:
-			got := readText(t, regular)
-			if !strings.HasPrefix(got, `{"tune_last_words":1,`) || strings.Count(got, "\n") != 1 || strings.Contains(got, "x") {
-				t.Errorf("termination log holds %q, want the summary line alone", got)
-			}
-		case missing:
-			noFile(t, missing)
-			if out != "" {
-				t.Errorf("a missing termination log costs a line:\n%s", out)
-			}
-		case link:
-			if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, "termination message") {
-				t.Errorf("a symbolic link: want one Warn line, got:\n%s", out)
-			}
-		}
-	}
-}
-
-// TestMarkPressure: the header is rewritten in place, keeping its length,
-// with critical set on the way up and cleared on the way down; a crash
-// file whose run vanished with it set is, at the next start, a run
-// probably killed by the OOM killer, and one with it cleared is
-// unreported.
-func TestMarkPressure(t *testing.T) {
-	for _, critical := range []bool{true, false} {
-		t.Run(map[bool]string{true: "vanished at critical", false: "vanished after critical"}[critical], func(t *testing.T) {
-			dir := t.TempDir()
-			file := wireCrash(t, dir)
-			before := readText(t, file)
-			o := &owner{c: lastWordsConfig(discardLogger(), TerminationLogOff)}
-			o.lastWords(criticalInput())
-			if !critical {
-				o.leftCritical()
-			}
-			after := readText(t, file)
-			if len(after) != len(before) || parseHeader(after).critical != critical {
-				t.Fatalf("header %q after the pressure changed, was %q", after, before)
-			}
-			// The run vanishes: the file stays as it is (endCrash would
-			// remove it, as Shutdown does).
-			endCrash()
-			if err := os.WriteFile(file, []byte(after), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			lines, err := initCrash(file, noCounts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, ok := PreviousExit()
-			if !ok || e.PID != os.Getpid() {
-				t.Fatalf("PreviousExit() = %+v, %v", e, ok)
-			}
-			if !critical {
-				if e.Kind != ExitUnreported || len(lines) != 0 {
-					t.Errorf("Kind %s, lines %+v; want unreported, no line", e.Kind, lines)
-				}
-				return
-			}
-			if e.Kind != ExitOOMKilled || !strings.Contains(e.Reason, "critical when it ended, and it left last words") || len(e.LastWords) != 3 {
-				t.Errorf("PreviousExit() = %+v, want oom-killed with its last words", e)
-			}
-			if len(lines) != 1 || lines[0].level != slog.LevelError || !strings.Contains(lines[0].msg, "probably killed by the OOM killer") {
-				t.Errorf("lines %+v, want one Error line", lines)
-			}
-		})
-	}
-}
-
-// TestPreviousExitRules: how a crash file's header and the OOM kill
-// counts decide the previous run's end.
-func TestPreviousExitRules(t *testing.T) {
-	start := time.Now().Add(-time.Hour)
-	counts := []groupCount{{ino: 7, count: 2, dir: "/sys/fs/cgroup/memory/app"}}
-	crashReport := &Crash{Message: "panic: boom"}
-	for _, tt := range []struct {
-		name    string
-		old     headerInfo
-		crashed *Crash
-		now     []groupCount
-		want    ExitKind
-		reason  string
-	}{
-		{"crashed", headerInfo{pid: 5, start: start, critical: true}, crashReport, nil, ExitCrashed, "it crashed: panic: boom"},
-		{"header only", headerInfo{pid: 5, start: start, oom: []groupCount{{ino: 7, count: 2}}}, nil, counts, ExitUnreported, "cannot tell which"},
-		{"oom_kill rose", headerInfo{pid: 5, start: start, oom: []groupCount{{ino: 7, count: 1}}}, nil, counts, ExitOOMKilled,
-			"the OOM kill count of /sys/fs/cgroup/memory/app rose from 1 to 2"},
-		{"another group's count", headerInfo{pid: 5, start: start, oom: []groupCount{{ino: 8, count: 1}}}, nil, counts, ExitUnreported, "cannot tell which"},
-		{"critical", headerInfo{pid: 5, start: start, critical: true}, nil, nil, ExitOOMKilled, "critical when it ended"},
-		{"no header fields", headerInfo{}, nil, counts, ExitUnreported, "cannot tell which"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			e := previousExit(tt.old, tt.crashed, filepath.Join(t.TempDir(), "app.crash"), tt.now)
-			if e.Kind != tt.want || !strings.Contains(e.Reason, tt.reason) || e.PID != tt.old.pid || !e.Start.Equal(tt.old.start) {
-				t.Errorf("previousExit = %+v, want %s because %q", e, tt.want, tt.reason)
-			}
-			if (e.Crash != nil) != (tt.crashed != nil) {
-				t.Errorf("Crash = %v", e.Crash)
-			}
-		})
-	}
-}
-
-// TestFlightRecorder: with the option, the recorder runs while there can
-// be last words and its trace joins the set; Stop stops it; Start, Stop
-// and WriteTo racing one another are safe (run with -race).
-func TestFlightRecorder(t *testing.T) {
-	dir := t.TempDir()
-	wireCrash(t, dir)
-	c := lastWordsConfig(discardLogger(), TerminationLogOff)
-	c.flight = time.Second
+	t.Cleanup(endCrash)
 	t.Cleanup(stopFlight)
-	if lines := setFlight(c); len(lines) != 0 || !flightRunning() {
-		t.Fatalf("setFlight: %+v, running %v", lines, flightRunning())
+	c := config{lastWords: time.Minute, refresh: time.Second, flight: time.Second}
+	if lines := setFlight(c); len(lines) != 0 || !recorder.FlightRunning() {
+		t.Fatalf("setFlight: %+v, running %v", lines, recorder.FlightRunning())
 	}
-	(&owner{c: c}).lastWords(criticalInput())
-	sets := lwPattern{base: "app.crash"}.sets(dir)
-	if len(sets) != 1 || len(sets[0]) != 4 {
-		t.Fatalf("sets %+v, want one of 4 files", sets)
-	}
-	tr := filepath.Join(dir, sets[0][0].set+"."+lwTrace)
-	if fi, err := os.Stat(tr); err != nil || fi.Size() < 100 || !isLastWordsFile(tr, lwTrace) {
-		t.Errorf("trace %s: %v, %v", tr, fi, err)
-	}
-
-	var wg sync.WaitGroup
-	for i := range 4 {
-		wg.Go(func() {
-			for range 20 {
-				switch i {
-				case 0:
-					stopFlight()
-				case 1:
-					setFlight(c)
-				default:
-					writeFlight(io.Discard)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	setFlight(c)
-	Stop() // no owner here: Stop still stops the recorder
-	if flightRunning() {
+	Stop()
+	if recorder.FlightRunning() {
 		t.Error("the flight recorder still runs after Stop")
-	}
-	c.flight = 0
-	if setFlight(c); flightRunning() {
-		t.Error("the flight recorder runs with the option off")
-	}
-	c.flight = time.Second
-	endCrash()
-	if setFlight(c); flightRunning() {
-		t.Error("the flight recorder runs without a crash file")
 	}
 }
 
@@ -697,5 +138,16 @@ func TestLoadConfigLastWords(t *testing.T) {
 				t.Errorf("errors %v, want one containing %q", errs, tt.err)
 			}
 		})
+	}
+}
+
+// TestExitKindsMatch: the public kinds are the recorder's, one for one.
+func TestExitKindsMatch(t *testing.T) {
+	for pub, in := range map[ExitKind]postmortem.ExitKind{
+		ExitCrashed: postmortem.ExitCrashed, ExitOOMKilled: postmortem.ExitOOMKilled, ExitUnreported: postmortem.ExitUnreported,
+	} {
+		if string(pub) != string(in) {
+			t.Errorf("ExitKind %q is %q inside", pub, in)
+		}
 	}
 }

@@ -83,6 +83,7 @@ var logQueue struct {
 	once    sync.Once
 	ch      chan logLine
 	dropped atomic.Uint64
+	gid     atomic.Uint64 // the writer goroutine's id (Shutdown checks it)
 }
 
 // logLater queues a line for the writer goroutine; it never blocks. When
@@ -99,6 +100,7 @@ func logLater(logger *slog.Logger, level slog.Level, msg string, attrs ...slog.A
 func startLogWriter() {
 	logQueue.ch = make(chan logLine, logQueueSize)
 	go func() {
+		logQueue.gid.Store(goid())
 		for l := range logQueue.ch {
 			if l.done != nil {
 				close(l.done)

@@ -16,8 +16,9 @@ package tune
 //
 // Package-level state besides the current owner: initMu (Init and Stop
 // take turns), the process-wide counters in stats, the log queue (log.go),
-// the crash file (crash.go) and the leak counters and shutdown hooks
-// (cleanup.go), each with its own small lock.
+// the crash file and last words (internal/postmortem, one recorder in
+// crash.go), the leak counters (leak.go) and the shutdown hooks
+// (shutdown.go), each with its own small lock.
 
 import (
 	"bytes"

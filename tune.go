@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"time"
+
+	"github.com/runtimehooks/tune/internal/postmortem"
 )
 
 // Options configures Init and Detect. The zero value is the recommended
@@ -136,11 +138,11 @@ func replace(c config, errs []error) (*owner, []logLine) {
 		prev = old.snap.Load().prev
 	}
 	o := build(c, true, runtime.GOOS == "linux", prev, errs)
-	lines, crashErr := initCrash(c.crashFile, func() []groupCount {
+	lines, crashErr := initCrash(c.crashFile, func() []postmortem.GroupCount {
 		if o.sr == nil {
 			return nil
 		}
-		return oomCounts(o.sr, &o.kcur)
+		return postmortem.OOMCounts(o.sr, &o.kcur)
 	})
 	rep := o.report()
 	if crashErr != nil {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package tune
+package postmortem
 
 import (
 	"path/filepath"
@@ -18,7 +18,7 @@ func TestTerminationLogFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- writeTermination(fifo, []byte("{}\n")) }()
+	go func() { done <- writeTermination(fifo, []byte("{}\n"), nil) }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "named pipe") {

@@ -1,4 +1,4 @@
-package tune
+package postmortem
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // crashSamples are report bodies (after the header) as the runtime writes
@@ -57,44 +58,44 @@ func FuzzCrashMessage(f *testing.F) {
 	})
 }
 
-// TestCrashFileInUse: the accessor the start line uses names the file the
+// TestCrashFileInUse: CrashFile, which the start line reports, names the file the
 // crash output goes to, the default one by default (the executable's
 // name and a hash of its path), and "" once it is off.
 func TestCrashFileInUse(t *testing.T) {
-	t.Cleanup(func() { initCrash("off", noCounts) })
-	if _, err := initCrash("", noCounts); err != nil {
+	r := newRecorder(t)
+	if _, err := r.SetCrashFile(CrashConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	exe, _ := os.Executable()
 	want := filepath.Join(os.TempDir(), defaultCrashName(exe))
-	if got := crashFileInUse(); got != want {
-		t.Errorf("crashFileInUse() = %q, want %q", got, want)
+	if got := r.CrashFile(); got != want {
+		t.Errorf("r.CrashFile() = %q, want %q", got, want)
 	}
 	if !strings.HasPrefix(filepath.Base(want), filepath.Base(exe)+"-") {
 		t.Errorf("default name %q does not start with the executable's name", want)
 	}
-	endCrash()
-	if got := crashFileInUse(); got != "" {
-		t.Errorf("after endCrash, crashFileInUse() = %q, want \"\"", got)
+	r.End()
+	if got := r.CrashFile(); got != "" {
+		t.Errorf("after endCrash, r.CrashFile() = %q, want \"\"", got)
 	}
 	noFile(t, want)
 }
 
-// TestInitCrashLines: initCrash logs nothing itself; it returns the Error
+// TestInitCrashLines: SetCrashFile logs nothing itself; it returns the Error
 // line about the previous crash for its caller to write.
 func TestInitCrashLines(t *testing.T) {
-	t.Cleanup(func() { initCrash("off", noCounts) })
+	r := newRecorder(t)
 	file := filepath.Join(t.TempDir(), "app.crash")
 	os.WriteFile(file, []byte(headerPrefix+" pid=1 exe=\"/bin/x\"\npanic: boom\n"), 0o600)
-	lines, err := initCrash(file, noCounts)
+	lines, err := r.SetCrashFile(CrashConfig{Path: file})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lines) != 1 || lines[0].level != slog.LevelError || lines[0].msg != "tune: the previous run crashed" {
+	if len(lines) != 1 || lines[0].Level != slog.LevelError || lines[0].Msg != "tune: the previous run crashed" {
 		t.Fatalf("lines = %+v, want one Error line about the crash", lines)
 	}
 	attrs := map[string]string{}
-	for _, a := range lines[0].attrs {
+	for _, a := range lines[0].Attrs {
 		attrs[a.Key] = a.Value.String()
 	}
 	if attrs["message"] != "panic: boom" || attrs["file"] != file+".1" || attrs["executable"] != "/bin/x" {
@@ -170,9 +171,9 @@ var headerSamples = []struct {
 	{`tune crash file: pid=x exe="/a start=2026-01-01T00:00:00Z"`, headerInfo{exe: "/a start=2026-01-01T00:00:00Z"}},
 	{`tune crash file: pid=9 exe="/a" start=2026-01-01T00:00:00.5Z version=v1 revision=r go=go1.26 critical=1 oom_kill=0000000003@4026531835,0000000000@77`,
 		headerInfo{exe: "/a", pid: 9, start: time.Date(2026, 1, 1, 0, 0, 0, 5e8, time.UTC), critical: true,
-			oom: []groupCount{{ino: 4026531835, count: 3}, {ino: 77}}}},
+			oom: []GroupCount{{Ino: 4026531835, Count: 3}, {Ino: 77}}}},
 	{`tune crash file: pid=9 exe="/a" go=go1.26 critical=0 oom_kill=none`, headerInfo{exe: "/a", pid: 9}},
-	{`tune crash file: pid=9 exe="/a" critical=yes oom_kill=x@1,1@x,2@0,5@6`, headerInfo{exe: "/a", pid: 9, oom: []groupCount{{ino: 6, count: 5}}}},
+	{`tune crash file: pid=9 exe="/a" critical=yes oom_kill=x@1,1@x,2@0,5@6`, headerInfo{exe: "/a", pid: 9, oom: []GroupCount{{Ino: 6, Count: 5}}}},
 }
 
 func TestParseHeader(t *testing.T) {
@@ -183,14 +184,14 @@ func TestParseHeader(t *testing.T) {
 	}
 	start := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	for _, exe := range []string{"/srv/app", "/tmp/go-build1/b001/exe/main", `C:\a "b"\x.exe`, "/\xff/odd", "/a critical=1 oom_kill=1@2"} {
-		for _, oom := range [][]groupCount{nil, {{ino: 12, count: 1}}, {{ino: 1, count: maxCount + 5}, {ino: 2}}} {
+		for _, oom := range [][]GroupCount{nil, {{Ino: 12, Count: 1}}, {{Ino: 1, Count: maxCount + 5}, {Ino: 2}}} {
 			h := headerInfo{exe: exe, pid: 42, start: start, critical: len(oom) == 1, oom: oom}
 			line, _, _ := strings.Cut(h.line(), "\n")
 			got := parseHeader(line)
 			want := h
 			want.oom = nil
 			for _, g := range oom {
-				want.oom = append(want.oom, groupCount{ino: g.ino, count: min(g.count, maxCount)})
+				want.oom = append(want.oom, GroupCount{Ino: g.Ino, Count: min(g.Count, maxCount)})
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("parseHeader(%q) =\n%+v, want\n%+v", line, got, want)
@@ -202,17 +203,17 @@ func TestParseHeader(t *testing.T) {
 // TestHeaderFixedWidth: the header keeps its length whatever the pressure
 // and the counts, so that it can be rewritten in place.
 func TestHeaderFixedWidth(t *testing.T) {
-	h := headerInfo{exe: "/srv/app", pid: 1, start: time.Now(), oom: []groupCount{{ino: 5}, {ino: 123456789}}}
+	h := headerInfo{exe: "/srv/app", pid: 1, start: time.Now(), oom: []GroupCount{{Ino: 5}, {Ino: 123456789}}}
 	n := len(h.line())
 	h.critical = true
-	h.oom = raiseCounts(h.oom, []groupCount{{ino: 5, count: 7}, {ino: 123456789, count: 1 << 40}, {ino: 9, count: 3}})
+	h.oom = raiseCounts(h.oom, []GroupCount{{Ino: 5, Count: 7}, {Ino: 123456789, Count: 1 << 40}, {Ino: 9, Count: 3}})
 	if got := len(h.line()); got != n {
 		t.Errorf("header length %d after a change, %d before:\n%s", got, n, h.line())
 	}
-	if h.oom[0].count != 7 || h.oom[1].count != 1<<40 || len(h.oom) != 2 {
+	if h.oom[0].Count != 7 || h.oom[1].Count != 1<<40 || len(h.oom) != 2 {
 		t.Errorf("raiseCounts: %+v", h.oom)
 	}
-	if got := raiseCounts(h.oom, []groupCount{{ino: 5, count: 1}}); got[0].count != 7 {
+	if got := raiseCounts(h.oom, []GroupCount{{Ino: 5, Count: 1}}); got[0].Count != 7 {
 		t.Errorf("a count fell: %+v", got)
 	}
 }
@@ -227,7 +228,7 @@ func FuzzParseHeader(f *testing.F) {
 		parseHeader(s)
 		h := headerInfo{exe: s, pid: 1, start: time.Unix(0, 0).UTC(), critical: true}
 		if ino != 0 {
-			h.oom = []groupCount{{ino: ino, count: min(count, maxCount)}}
+			h.oom = []GroupCount{{Ino: ino, Count: min(count, maxCount)}}
 		}
 		line, _, _ := strings.Cut(h.line(), "\n")
 		if got := parseHeader(line); !reflect.DeepEqual(got, h) {
@@ -243,5 +244,43 @@ func noFile(t *testing.T, path string) {
 	}
 }
 
-// noCounts is initCrash's oom for tests that have no group to count.
-func noCounts() []groupCount { return nil }
+// TestCrashHugeLine: a report of one line of megabytes gives a Message,
+// an Exit.Reason and an Error line of at most a few KiB; the file keeps
+// the whole text (issue 21, item 9).
+func TestCrashHugeLine(t *testing.T) {
+	for _, n := range []int{900 << 10, 3 << 20} {
+		r := newRecorder(t)
+		file := filepath.Join(t.TempDir(), "app.crash")
+		huge := "panic: " + strings.Repeat("é", n/2)
+		content := headerPrefix + " pid=1 exe=\"/bin/x\"\n" + huge + "\n"
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		notes, err := r.SetCrashFile(CrashConfig{Path: file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, e := r.Previous()
+		if c == nil || e == nil {
+			t.Fatalf("%d bytes: no previous crash", n)
+		}
+		if len(c.Message) > maxMessage || !strings.HasPrefix(c.Message, "panic: éé") || !utf8.ValidString(c.Message) {
+			t.Errorf("%d bytes: Message of %d bytes (valid UTF-8 %v), want at most %d, starting with the panic", n, len(c.Message), utf8.ValidString(c.Message), maxMessage)
+		}
+		if len(e.Reason) > 2*maxMessage {
+			t.Errorf("%d bytes: Reason of %d bytes", n, len(e.Reason))
+		}
+		for _, l := range notes {
+			size := len(l.Msg)
+			for _, a := range l.Attrs {
+				size += len(a.Value.String())
+			}
+			if size > 4*maxMessage {
+				t.Errorf("%d bytes: a line of %d bytes: %.80s", n, size, l.Msg)
+			}
+		}
+		if got, _ := os.ReadFile(file + ".1"); string(got) != content {
+			t.Errorf("%d bytes: the report file holds %d bytes, want all %d", n, len(got), len(content))
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package tune
+package postmortem
 
 import (
 	"fmt"
@@ -58,7 +58,7 @@ func newBenchHeap(size int) *benchHeap {
 // the same heap (the ratio to quote: the last words against the work the
 // runtime does anyway, many times a second, at Critical pressure).
 //
-//	go test -run '^$' -bench BenchmarkLastWords -benchmem -benchtime 20x .
+//	go test -run '^$' -bench BenchmarkLastWords -benchmem -benchtime 20x ./internal/postmortem
 func BenchmarkLastWords(b *testing.B) {
 	for _, size := range []int{100 << 20, 1 << 30} {
 		h := newBenchHeap(size)
@@ -66,31 +66,24 @@ func BenchmarkLastWords(b *testing.B) {
 		for _, flight := range []bool{false, true} {
 			b.Run(name+map[bool]string{false: "", true: "/flight"}[flight], func(b *testing.B) {
 				dir := b.TempDir()
-				if _, err := initCrash(filepath.Join(dir, "app.crash"), nil); err != nil {
+				r := newRecorder(b)
+				if _, err := r.SetCrashFile(CrashConfig{Path: filepath.Join(dir, "app.crash")}); err != nil {
 					b.Fatal(err)
 				}
-				defer endCrash()
-				c := config{lastWords: time.Minute, refresh: time.Second, termLog: TerminationLogOff, logger: discardLogger()}
+				c := LastWords{Interval: time.Minute, TerminationLog: TerminationOff}
 				if flight {
-					c.flight = 10 * time.Second
-					setFlight(c)
-					defer stopFlight()
+					r.SetFlight(10*time.Second, true)
 					time.Sleep(time.Second) // a second of trace to write
 				}
-				in := criticalInput()
+				m := criticalMoment()
 				var disk int64
 				b.ReportAllocs()
 				b.ResetTimer()
-				o := &owner{c: c}
 				for range b.N {
-					o.lastWords(in)
+					r.Critical(m, c)
 					b.StopTimer()
-					lastWordsState.mu.Lock()
-					now := lastWordsState.last
-					lastWordsState.last = time.Time{} // due again
-					lastWordsState.mu.Unlock()
-					disk += setSize(b, dir, now)
-					time.Sleep(time.Millisecond) // the next set's name is a millisecond later
+					disk += setSize(b, dir, r.now())
+					r.Now = advance(r.Now, time.Minute) // due again, under a new name
 					b.StartTimer()
 				}
 				b.ReportMetric(float64(disk)/float64(b.N), "disk-B/op")
